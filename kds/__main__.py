@@ -1,0 +1,3 @@
+from kds.cli.app import main
+
+main()

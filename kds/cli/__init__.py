@@ -1,0 +1,1 @@
+"""The ``kds`` command line: a thin adapter over the core."""

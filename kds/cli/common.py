@@ -1,0 +1,101 @@
+"""What every command shares: option declarations, error reporting and database sessions."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+import typer
+
+from kds.errors import ConfigurationError, EmbeddedUnavailable, InvalidInput, KdsError
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from kds.settings import Settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_INVALID = 2
+
+DatabaseUrlOption = typer.Option(
+    None,
+    "--database-url",
+    help="PostgreSQL URL [env: KDS_DATABASE_URL; default: the embedded server].",
+    show_default=False,
+)
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    print(message, file=sys.stderr)
+    return typer.Exit(code)
+
+
+def exit_code_for(error: KdsError) -> int:
+    return EXIT_INVALID if isinstance(error, InvalidInput | ConfigurationError) else EXIT_FAILURE
+
+
+def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn expected failures into ``slug: detail`` on stderr and the SPEC's exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from kds.db.connection import translate_error
+
+        try:
+            return command(*args, **kwargs)
+        except KdsError as error:
+            raise fail(str(error), exit_code_for(error)) from None
+        except Exception as error:  # driver errors outside a translated block
+            import psycopg
+
+            if isinstance(error, psycopg.Error):
+                raise fail(str(translate_error(error)), EXIT_FAILURE) from None
+            raise
+
+    return wrapper
+
+
+def settings(**options: Any) -> Settings:
+    from kds.settings import load_settings
+
+    return load_settings(**options)
+
+
+@contextmanager
+def session(config: Settings, *, read_only: bool, application_name: str = "kds-cli") -> Iterator[psycopg.Connection]:
+    """A connection to the configured (or embedded) database, closed on exit."""
+    from kds.db.connection import connect
+    from kds.db.source import resolve
+
+    source = resolve(config)
+    conn = connect(
+        source.url,
+        application_name=application_name,
+        statement_timeout=config.statement_timeout,
+        connect_timeout=config.connect_timeout,
+        read_only=read_only,
+    )
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+__all__ = [
+    "EXIT_FAILURE",
+    "EXIT_INVALID",
+    "EXIT_OK",
+    "DatabaseUrlOption",
+    "EmbeddedUnavailable",
+    "fail",
+    "reports_errors",
+    "session",
+    "settings",
+]

@@ -1,0 +1,1 @@
+"""The database layer: connections, the embedded default, migrations and seed data."""

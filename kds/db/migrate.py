@@ -1,0 +1,104 @@
+"""Versioned, idempotent migrations recorded in ``kds_schema_migrations``."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+from typing import TYPE_CHECKING
+
+from psycopg import sql
+
+if TYPE_CHECKING:
+    import psycopg
+
+MIGRATIONS_TABLE = "kds_schema_migrations"
+# Any constant works; it only has to be the same for every kds process.
+_ADVISORY_LOCK_KEY = 0x6B64735F6D6967  # "kds_mig"
+
+_TABLE = sql.Identifier(MIGRATIONS_TABLE)
+_CREATE_TABLE = sql.SQL("""
+CREATE TABLE IF NOT EXISTS {} (
+    version     text PRIMARY KEY,
+    name        text NOT NULL,
+    checksum    text NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+)
+""").format(_TABLE)
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: str
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+    @property
+    def id(self) -> str:
+        return f"{self.version}_{self.name}"
+
+
+def available_migrations() -> list[Migration]:
+    """Every migration shipped with kds, in order."""
+    folder = resources.files("kds.db.migrations")
+    migrations = []
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".sql"):
+            version, _, name = entry.name.removesuffix(".sql").partition("_")
+            migrations.append(Migration(version, name, entry.read_text(encoding="utf-8")))
+    return migrations
+
+
+def applied_versions(conn: psycopg.Connection) -> list[str]:
+    """Versions recorded as applied; an empty list when kds never migrated this database."""
+    exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (MIGRATIONS_TABLE,)).fetchone()
+    if not exists or not exists[0]:
+        return []
+    rows = conn.execute(sql.SQL("SELECT version FROM {} ORDER BY version").format(_TABLE)).fetchall()
+    return [row[0] for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationStatus:
+    applied: list[str]
+    pending: list[str]
+
+
+def status(conn: psycopg.Connection) -> MigrationStatus:
+    done = set(applied_versions(conn))
+    every = available_migrations()
+    return MigrationStatus(
+        applied=[m.id for m in every if m.version in done],
+        pending=[m.id for m in every if m.version not in done],
+    )
+
+
+def migrate(conn: psycopg.Connection) -> list[str]:
+    """Apply every pending migration, each in its own transaction; return the ids applied.
+
+    Concurrent callers serialise on an advisory lock, so two processes starting at once apply
+    each migration exactly once.
+    """
+    applied: list[str] = []
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_LOCK_KEY,))
+        conn.execute(_CREATE_TABLE)
+    for migration in available_migrations():
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_LOCK_KEY,))
+            done = conn.execute(
+                sql.SQL("SELECT 1 FROM {} WHERE version = %s").format(_TABLE), (migration.version,)
+            ).fetchone()
+            if done:
+                continue
+            conn.execute(migration.sql.encode())
+            conn.execute(
+                sql.SQL("INSERT INTO {} (version, name, checksum) VALUES (%s, %s, %s)").format(_TABLE),
+                (migration.version, migration.name, migration.checksum),
+            )
+            applied.append(migration.id)
+    return applied

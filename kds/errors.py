@@ -1,0 +1,80 @@
+"""The error vocabulary shared by every front end.
+
+Each expected failure carries a *slug* from the SPEC (section 3 and 5.2) and a human detail
+that names the value received. Front ends map the classes to exit codes (CLI) or HTTP
+statuses (server); nothing here knows about either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One invalid input: the slug, the parameter it concerns and a human detail."""
+
+    slug: str
+    name: str
+    detail: str
+
+
+class KdsError(Exception):
+    """Base class of every expected failure."""
+
+    slug = "internal-error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.slug}: {self.detail}"
+
+
+class InvalidInput(KdsError):
+    """One or more invalid inputs; the first problem decides the slug."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        if not problems:
+            raise ValueError("InvalidInput needs at least one problem")
+        self.problems = problems
+        super().__init__(problems[0].detail)
+
+    @property
+    def slug(self) -> str:  # type: ignore[override]
+        return self.problems[0].slug
+
+    @classmethod
+    def single(cls, slug: str, name: str, detail: str) -> InvalidInput:
+        return cls([Problem(slug, name, detail)])
+
+
+class NotFound(KdsError):
+    slug = "not-found"
+
+
+class Conflict(KdsError):
+    slug = "conflict"
+
+
+class ServiceUnavailable(KdsError):
+    """The database cannot be reached, the pool is exhausted, or the process is shutting down."""
+
+    slug = "service-unavailable"
+
+
+class QueryTimeout(KdsError):
+    slug = "query-timeout"
+
+
+class ConfigurationError(KdsError):
+    """A setting (environment variable or option) that does not parse."""
+
+    slug = "invalid-parameter"
+
+
+class EmbeddedUnavailable(KdsError):
+    """The embedded default was needed but the optional extra is missing."""
+
+    slug = "embedded-unavailable"
