@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kds.durations import parse_duration
@@ -43,8 +43,16 @@ class Settings(BaseSettings):
     response_timeout: Duration = 60.0
     cors_origins: str = ""
     auth_tokens_file: Path | None = None
+    cursor_secret: SecretStr | None = None
     # validate-infra
     termination_grace_period: Duration = 40.0
+
+    @property
+    def cursor_key(self) -> bytes:
+        """HMAC key of keyset cursors: ``KDS_CURSOR_SECRET`` (same on every replica) or the built-in one."""
+        if self.cursor_secret is None:
+            return b"kds-cursor-v1"
+        return self.cursor_secret.get_secret_value().encode()
 
     @property
     def cors_origin_list(self) -> list[str]:

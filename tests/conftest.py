@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -8,9 +11,26 @@ import pytest
 from tests.pg import PgCluster, start_cluster
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Give every pytest session its own base temp directory.
+
+    pytest's default (``/tmp/pytest-of-<user>/pytest-<N>``) deletes all but the newest three on
+    start, which removes the data directory under a concurrent session's running PostgreSQL.
+    """
+    if config.option.basetemp is None and not hasattr(config, "workerinput"):
+        config.option.basetemp = tempfile.mkdtemp(prefix="kds-pytest-")
+        config._kds_basetemp = config.option.basetemp  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    basetemp = getattr(config, "_kds_basetemp", None)
+    if basetemp:
+        shutil.rmtree(basetemp, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCluster]:
-    with start_cluster(tmp_path_factory.mktemp("pg")) as cluster:
+    with start_cluster(Path(tmp_path_factory.mktemp("pg"))) as cluster:
         template = cluster.build_template()
         try:
             yield cluster

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from kds import __version__
-from kds.cli import db
+from kds.cli import db, incidents
 
 app = typer.Typer(
     name="kds",
@@ -14,6 +14,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=True,
 )
+app.add_typer(incidents.app, name="incidents")
 app.add_typer(db.app, name="db")
 
 

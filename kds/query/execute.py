@@ -1,0 +1,76 @@
+"""Run the core's statements on a psycopg connection (sync for the CLI, async for the server).
+
+Driver exceptions propagate unchanged; front ends map them with
+:func:`kds.db.connection.translate_error`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
+
+from kds.errors import NotFound
+from kds.query import cursor as cursors
+from kds.query.models import IncidentQuery
+from kds.query.results import IncidentPage, assemble_page
+from kds.query.statements import detail_statement, export_statement, page_statement
+
+if TYPE_CHECKING:
+    import psycopg
+
+EXPORT_BATCH_ROWS = 1000
+
+
+def _not_found(incident_id: int) -> NotFound:
+    return NotFound(f"incident {incident_id} does not exist")
+
+
+def fetch_page(conn: psycopg.Connection, query: IncidentQuery, cursor_key: bytes = cursors.DEFAULT_KEY) -> IncidentPage:
+    statement = page_statement(query)
+    rows = conn.execute(statement.query, statement.params).fetchall()
+    return assemble_page(query, rows, cursor_key)
+
+
+def fetch_incident(conn: psycopg.Connection, incident_id: int) -> str:
+    statement = detail_statement(incident_id)
+    row = conn.execute(statement.query, statement.params).fetchone()
+    if row is None:
+        raise _not_found(incident_id)
+    return row[0]
+
+
+def stream_incidents(conn: psycopg.Connection, query: IncidentQuery) -> Iterator[str]:
+    """Every matching row through a server-side cursor: memory stays flat whatever the size."""
+    statement = export_statement(query)
+    with conn.transaction(), conn.cursor(name=f"kds_export_{uuid.uuid4().hex[:8]}") as cur:
+        cur.itersize = EXPORT_BATCH_ROWS
+        cur.execute(statement.query, statement.params)
+        for (document,) in cur:
+            yield document
+
+
+async def afetch_page(
+    conn: psycopg.AsyncConnection, query: IncidentQuery, cursor_key: bytes = cursors.DEFAULT_KEY
+) -> IncidentPage:
+    statement = page_statement(query)
+    cur = await conn.execute(statement.query, statement.params)
+    return assemble_page(query, await cur.fetchall(), cursor_key)
+
+
+async def afetch_incident(conn: psycopg.AsyncConnection, incident_id: int) -> bytes:
+    statement = detail_statement(incident_id)
+    cur = await conn.execute(statement.query, statement.params)
+    row = await cur.fetchone()
+    if row is None:
+        raise _not_found(incident_id)
+    return row[0].encode()
+
+
+async def astream_incidents(conn: psycopg.AsyncConnection, query: IncidentQuery) -> AsyncIterator[bytes]:
+    statement = export_statement(query)
+    async with conn.transaction(), conn.cursor(name=f"kds_export_{uuid.uuid4().hex[:8]}") as cur:
+        cur.itersize = EXPORT_BATCH_ROWS
+        await cur.execute(statement.query, statement.params)
+        async for (document,) in cur:
+            yield document.encode()

@@ -1,0 +1,97 @@
+"""Pydantic models of the query core: the validated query, and the documents it produces.
+
+The response models describe the JSON that :mod:`kds.query.statements` builds inside PostgreSQL;
+the server's OpenAPI document is generated from them and the tests check real responses against
+them, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kds.query.cursor import CursorPosition
+from kds.query.vocabulary import ENVIRONMENTS, MAX_LIMIT, SEVERITIES
+
+
+class IncidentFilter(BaseModel):
+    """Exact-match filters (combined with AND) and the time range."""
+
+    model_config = ConfigDict(frozen=True)
+
+    namespace: str | None = Field(None, description="Kubernetes namespace of the resource.")
+    severity: str | None = Field(None, description=f"One of {', '.join(SEVERITIES)} (case-insensitive).")
+    cluster: str | None = Field(None, description="Cluster name.")
+    environment: str | None = Field(None, description=f"One of {', '.join(ENVIRONMENTS)} (case-insensitive).")
+    action_type: str | None = Field(None, description="Remediation action type, e.g. restart_pod.")
+    alert_name: str | None = Field(None, description="Alert name.")
+    since: datetime | None = Field(None, description="Inclusive lower bound: RFC 3339 or a duration ago (30m, 6h, 7d).")
+    until: datetime | None = Field(None, description="Exclusive upper bound: RFC 3339 or a duration ago.")
+
+
+class IncidentQuery(BaseModel):
+    """A validated incident list query."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    filter: IncidentFilter = IncidentFilter()
+    limit: int = Field(100, ge=1, le=MAX_LIMIT)
+    offset: int = Field(0, ge=0)
+    cursor: CursorPosition | None = None
+    # Digest of the filters as given, carried by the cursors this query issues.
+    fingerprint: str = ""
+
+
+class Resource(BaseModel):
+    kind: str
+    name: str
+
+
+class Incident(BaseModel):
+    """An incident as listed: one remediation action and the alert that caused it."""
+
+    id: int
+    action_id: str
+    correlation_id: str | None
+    alert_name: str
+    severity: str
+    namespace: str | None
+    cluster: str | None
+    environment: str | None
+    action_type: str
+    execution_status: str | None
+    action_timestamp: str = Field(description="RFC 3339, UTC.")
+    resource: Resource
+    model_used: str
+    model_confidence: float
+    effectiveness_score: float | None
+    execution_duration_ms: int | None
+
+
+class IncidentDetail(Incident):
+    """An incident with its detail fields."""
+
+    alert_labels: dict[str, Any] | None
+    alert_annotations: dict[str, Any] | None
+    action_parameters: dict[str, Any] | None
+    alert_fingerprint: str | None
+    alert_firing_time: str | None
+    model_reasoning: str | None
+    execution_start_time: str | None
+    execution_end_time: str | None
+    execution_error: str | None
+
+
+class Pagination(BaseModel):
+    limit: int
+    offset: int
+    total: int = Field(description="Rows matching the filters, not the page length.")
+    has_more: bool
+    next_cursor: str | None = Field(description="Pass back as `cursor` for the next page; null on the last page.")
+
+
+class IncidentList(BaseModel):
+    data: list[Incident]
+    pagination: Pagination

@@ -1,0 +1,30 @@
+"""Time-range values: RFC 3339 timestamps or relative durations meaning "that long ago"."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+_RELATIVE = re.compile(r"^(\d+)(s|m|h|d|w)$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_time(value: str, now: datetime) -> datetime:
+    """Parse ``value``; raise ValueError when it is neither a timestamp nor a duration.
+
+    A timestamp without an offset (or a bare date) is taken as UTC.
+    """
+    text = value.strip()
+    match = _RELATIVE.match(text)
+    if match:
+        amount, unit = int(match.group(1)), match.group(2)
+        try:
+            return now - timedelta(**{_UNITS[unit]: amount})
+        except OverflowError:
+            raise ValueError(f"duration {value!r} is too large") from None
+    if not re.match(r"^\d{4}-\d{2}-\d{2}", text):
+        raise ValueError(value)
+    parsed = datetime.fromisoformat(text.replace("z", "Z").replace("t", "T"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)

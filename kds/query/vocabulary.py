@@ -1,0 +1,25 @@
+"""The fixed vocabulary of incident queries (SPEC 3)."""
+
+from __future__ import annotations
+
+SEVERITIES = ("info", "warning", "critical", "high", "medium", "low")
+ENVIRONMENTS = ("production", "staging", "development", "test")
+
+MIN_LIMIT, MAX_LIMIT = 1, 1000
+API_DEFAULT_LIMIT = 100
+CLI_DEFAULT_LIMIT = 50
+MAX_TEXT_LENGTH = 253
+MAX_INCIDENT_ID = 2**63 - 1
+
+# Exact-match filters and the column each one reads (the identifier allow-list).
+FILTER_COLUMNS: dict[str, tuple[str, str]] = {
+    "namespace": ("rr", "namespace"),
+    "severity": ("rat", "alert_severity"),
+    "cluster": ("rat", "cluster_name"),
+    "environment": ("rat", "environment"),
+    "action_type": ("rat", "action_type"),
+    "alert_name": ("rat", "alert_name"),
+}
+TIME_PARAMETERS = ("since", "until")
+PAGING_PARAMETERS = ("limit", "offset", "cursor")
+PARAMETERS = (*FILTER_COLUMNS, *TIME_PARAMETERS, *PAGING_PARAMETERS)
