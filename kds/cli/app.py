@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from kds import __version__
-from kds.cli import db
+from kds.cli import db, validate
 
 app = typer.Typer(
     name="kds",
@@ -15,6 +15,7 @@ app = typer.Typer(
     add_completion=True,
 )
 app.add_typer(db.app, name="db")
+app.command("validate-infra")(validate.validate_infra)
 
 
 def _version(value: bool) -> None:
