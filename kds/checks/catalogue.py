@@ -19,7 +19,13 @@ CHECKS: tuple[Check, ...] = (
     Check("required-indexes", "Required indexes", database.check_required_indexes, needs_database=True),
     Check("partitions", "Incident partitions", database.check_partitions, needs_database=True),
     Check("privileges", "Role privileges", database.check_privileges, needs_database=True),
-    Check("python-dependencies", "Python dependencies", environment.check_python_dependencies),
+    # Importing every dependency of a cold container can take seconds on a busy CI runner; it cannot hang.
+    Check(
+        "python-dependencies",
+        "Python dependencies",
+        environment.check_python_dependencies,
+        min_timeout=environment.IMPORT_TIMEOUT_SECONDS,
+    ),
     Check("configuration", "Configuration", environment.check_configuration),
     Check("server", "Running server", environment.check_server),
 )

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 # ----------------------------------------------------------------------------------------------
 # python-dependencies
 
+IMPORT_TIMEOUT_SECONDS = 30.0
+
 
 def _distribution_modules() -> dict[str, list[str]]:
     """Normalised distribution name → the top-level modules it installs."""

@@ -82,6 +82,10 @@ class Check:
     run: Callable[[Context], CheckResult]
     needs_database: bool = False
     opens_connection: bool = False  # reports the connection attempt instead of running ``run``
+    min_timeout: float = 0.0  # a floor under --timeout for local work that is slow but cannot hang
+
+    def timeout(self, context: Context) -> float:
+        return max(context.timeout, self.min_timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +181,7 @@ def ensure_connection(context: Context, connect: Connector) -> None:
 
 
 def _run_one(check: Check, context: Context) -> CheckResult:
-    timeout = context.timeout
+    timeout = check.timeout(context)
     try:
         return call_with_timeout(lambda: check.run(context), timeout)
     except _TimedOut:
