@@ -404,7 +404,7 @@ def test_existing_deployment_is_judged_correctly(empty_database_url: str) -> Non
 
 def test_junit_report(database_url: str, db: psycopg.Connection, tmp_path: Path) -> None:
     db.execute("ALTER TABLE notification_audit DROP COLUMN recipient")
-    db.execute("DROP INDEX kds_rr_namespace_idx")
+    db.execute("DROP INDEX kds_rr_namespace_id_idx")
     report = tmp_path / "report.xml"
     result = invoke("--database-url", database_url, "--junit", str(report))
     assert result.exit_code == 1
