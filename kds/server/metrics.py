@@ -1,0 +1,183 @@
+"""Prometheus metrics of SPEC 5.4, correct with any number of workers.
+
+With several worker processes every worker writes its samples to files in
+``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's multiprocess mode) and ``/metrics`` aggregates them,
+whichever worker answers. :mod:`kds.server.runner` prepares that directory before any worker
+starts (the variable must be set before ``prometheus_client`` is imported); without it (in-process
+tests) the ordinary registry is used. Labels are bounded: route templates, never raw paths; known
+methods and parameter names, anything else becomes ``other``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from time import perf_counter
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram
+
+from kds.errors import KdsError, Problem
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+HTTP_REQUESTS = Counter(
+    "http_requests_total", "HTTP requests by method, route template and status.", ["method", "route", "status"]
+)
+HTTP_DURATION = Histogram(
+    "http_request_duration_seconds",
+    "HTTP request duration by method and route template.",
+    ["method", "route"],
+    buckets=_LATENCY_BUCKETS,
+)
+HTTP_IN_FLIGHT = Gauge("http_requests_in_flight", "HTTP requests being handled right now.", multiprocess_mode="livesum")
+QUERY_DURATION = Histogram(
+    "datastorage_query_duration_seconds",
+    "Database query duration by operation.",
+    ["operation"],
+    buckets=_LATENCY_BUCKETS,
+)
+QUERY_TOTAL = Counter("datastorage_query_total", "Database queries by operation and outcome.", ["operation", "status"])
+WRITE_TOTAL = Counter("datastorage_write_total", "Database writes by table and outcome.", ["table", "status"])
+WRITE_DURATION = Histogram(
+    "datastorage_write_duration_seconds", "Database write duration by table.", ["table"], buckets=_LATENCY_BUCKETS
+)
+VALIDATION_FAILURES = Counter(
+    "datastorage_validation_failures_total", "Rejected inputs by field and reason (slug).", ["field", "reason"]
+)
+POOL_CONNECTIONS = Gauge(
+    "datastorage_db_pool_connections",
+    "Database pool connections (summed over live workers).",
+    ["state"],
+    multiprocess_mode="livesum",
+)
+
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+KNOWN_FIELDS = frozenset(
+    {
+        "limit",
+        "offset",
+        "severity",
+        "environment",
+        "since",
+        "until",
+        "cursor",
+        "namespace",
+        "cluster",
+        "action_type",
+        "alert_name",
+        "id",
+        "body",
+        # audit writes (SPEC 5.3)
+        "remediation_id",
+        "notification_id",
+        "recipient",
+        "channel",
+        "message_summary",
+        "status",
+        "sent_at",
+        "delivery_status",
+        "error_message",
+        "escalation_level",
+    }
+)
+OTHER = "other"
+OUTCOME_SUCCESS = "success"
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else OTHER
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    method = method_label(method)
+    HTTP_REQUESTS.labels(method, route, str(status)).inc()
+    HTTP_DURATION.labels(method, route).observe(seconds)
+
+
+def record_validation_failures(problems: Iterable[Problem]) -> None:
+    for problem in problems:
+        field = problem.name if problem.name in KNOWN_FIELDS else OTHER
+        VALIDATION_FAILURES.labels(field, problem.slug).inc()
+
+
+def outcome(exception: BaseException) -> str:
+    """A bounded outcome label for a failed database call (the slug it becomes)."""
+    if isinstance(exception, KdsError):
+        return exception.slug
+    from kds.server.problems import classify
+
+    return classify(exception).slug
+
+
+class _Timed:
+    """Times a database call into a duration histogram and an outcome counter.
+
+    The outcome is ``success``, the slug the exception becomes, ``cancelled`` when the client went
+    away, or whatever the caller set in ``status`` (e.g. a stream cut after its first byte).
+    """
+
+    __slots__ = ("counter", "histogram", "label", "started", "status")
+
+    def __init__(self, histogram: Histogram, counter: Counter, label: str) -> None:
+        self.histogram = histogram
+        self.counter = counter
+        self.label = label
+        self.status: str | None = None
+        self.started = 0.0
+
+    def __enter__(self) -> _Timed:
+        self.started = perf_counter()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _: object) -> None:
+        if self.status is None:
+            if exc is None:
+                self.status = OUTCOME_SUCCESS
+            else:
+                self.status = outcome(exc) if isinstance(exc, Exception) else "cancelled"
+        self.histogram.labels(self.label).observe(perf_counter() - self.started)
+        self.counter.labels(self.label, self.status).inc()
+
+
+def timed_query(operation: str) -> _Timed:
+    """``datastorage_query_duration_seconds`` / ``datastorage_query_total`` for one read."""
+    return _Timed(QUERY_DURATION, QUERY_TOTAL, operation)
+
+
+def timed_write(table: str) -> _Timed:
+    """``datastorage_write_duration_seconds`` / ``datastorage_write_total`` for one write."""
+    return _Timed(WRITE_DURATION, WRITE_TOTAL, table)
+
+
+def set_pool_connections(size: int, available: int, waiting: int) -> None:
+    POOL_CONNECTIONS.labels("size").set(size)
+    POOL_CONNECTIONS.labels("available").set(available)
+    POOL_CONNECTIONS.labels("waiting").set(waiting)
+
+
+def multiprocess_enabled() -> bool:
+    return bool(os.environ.get(MULTIPROC_ENV))
+
+
+def exposition() -> bytes:
+    """The Prometheus text format of every worker's samples (or of this process without multiprocess mode)."""
+    from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+
+    if not multiprocess_enabled():
+        return generate_latest(REGISTRY)
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return generate_latest(registry)
+
+
+def mark_process_dead(pid: int) -> None:
+    """Drop a stopped worker's live gauges (in-flight requests, pool connections) from the sums."""
+    if multiprocess_enabled():
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)
