@@ -137,7 +137,7 @@ OptionalText = Annotated[str | None, AfterValidator(lambda value: None if value 
 Channel = Annotated[Literal["email", "slack", "pagerduty", "sms"], BeforeValidator(_choice(CHANNELS))]
 Status = Annotated[Literal["sent", "failed", "acknowledged", "escalated"], BeforeValidator(_choice(STATUSES))]
 SentAt = Annotated[datetime, BeforeValidator(parse_rfc3339), AfterValidator(_not_in_future)]
-Escalation = Annotated[int, BeforeValidator(_escalation), Field(ge=MIN_ESCALATION, le=MAX_ESCALATION)]
+Escalation = Annotated[int, BeforeValidator(_escalation)]
 
 
 class NotificationRequest(BaseModel):
@@ -161,7 +161,7 @@ class NotificationRequest(BaseModel):
     )
     delivery_status: OptionalText = Field(None, description="Delivery status reported by the channel.")
     error_message: OptionalText = Field(None, description="Why delivery failed, if it did.")
-    escalation_level: Escalation = Field(0, description="0..100, default 0.")
+    escalation_level: Escalation = Field(0, ge=MIN_ESCALATION, le=MAX_ESCALATION, description="0..100, default 0.")
 
     @model_validator(mode="before")
     @classmethod
