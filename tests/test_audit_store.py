@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from kds.audit import record_notification, validate_notification
+from kds.audit import record_notification, store_notification, validate_notification
 from kds.audit.models import NotificationRequest
 from kds.errors import Conflict, ServiceUnavailable
 
@@ -200,6 +200,19 @@ def test_lost_connection_is_service_unavailable(database_url: str, db: psycopg.C
         asyncio.run(lost())
     assert caught.value.detail == "the database is unreachable"
     assert isinstance(caught.value.__cause__, psycopg.OperationalError)
+    assert rows(db) == []
+
+
+def test_store_notification_leaves_driver_errors_untranslated(database_url: str, db: psycopg.Connection) -> None:
+    """For the server's pool wrapper, which recognises a broken connection by the driver's exception."""
+
+    async def lost() -> None:
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            db.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+            await store_notification(conn, request())
+
+    with pytest.raises(psycopg.OperationalError):
+        asyncio.run(lost())
     assert rows(db) == []
 
 

@@ -5,7 +5,7 @@ No HTTP here: the server's route only translates between HTTP and these function
 
 from kds.audit.models import NotificationRecord, NotificationRequest
 from kds.audit.parse import FieldProblem, parse_notification, validate_notification
-from kds.audit.store import record_notification
+from kds.audit.store import record_notification, store_notification
 
 __all__ = [
     "FieldProblem",
@@ -13,5 +13,6 @@ __all__ = [
     "NotificationRequest",
     "parse_notification",
     "record_notification",
+    "store_notification",
     "validate_notification",
 ]

@@ -127,7 +127,13 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, pg_errors.SerializationFailure | pg_errors.DeadlockDetected)
 
 
-async def _record_on(conn: psycopg.AsyncConnection, notification: NotificationRequest) -> Outcome:
+async def store_notification(conn: psycopg.AsyncConnection, notification: NotificationRequest) -> Outcome:
+    """:func:`record_notification` on one connection, with driver exceptions left untranslated.
+
+    For callers that own the connection's bookkeeping (the server's pool wrapper must see a broken
+    connection's own exception); they map driver errors with :func:`kds.db.connection.translate_error`.
+    Transient serialization failures and deadlocks are retried here, then become ``Conflict``.
+    """
     import psycopg
 
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
@@ -137,7 +143,7 @@ async def _record_on(conn: psycopg.AsyncConnection, notification: NotificationRe
             result = await _attempt(conn, notification)
         except psycopg.Error as exc:
             if not _transient(exc):
-                raise translate_error(exc) from exc
+                raise
             if attempt == MAX_ATTEMPTS:
                 raise Conflict(
                     "the write kept conflicting with concurrent transactions; retry the same request"
@@ -160,18 +166,15 @@ async def record_notification(
     the database is unreachable). ``target`` is an async connection outside any transaction
     (autocommit or not) or an async pool.
     """
+    import psycopg
     from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-    if not isinstance(target, AsyncConnectionPool):
-        return await _record_on(target, notification)
     try:
+        if not isinstance(target, AsyncConnectionPool):
+            return await store_notification(target, notification)
         async with target.connection() as conn:
-            return await _record_on(conn, notification)
+            return await store_notification(conn, notification)
     except PoolTimeout as exc:
         raise ServiceUnavailable("no database connection became available in time; retry shortly") from exc
-    except Exception as exc:
-        import psycopg
-
-        if isinstance(exc, psycopg.Error):
-            raise translate_error(exc) from exc
-        raise
+    except psycopg.Error as exc:
+        raise translate_error(exc) from exc

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from kds.audit import NotificationRecord, NotificationRequest, parse_notification, record_notification
-from kds.audit.store import TABLE
-from kds.errors import KdsError, ServiceUnavailable
+from kds.audit import NotificationRecord, NotificationRequest, parse_notification
+from kds.audit.store import TABLE, store_notification
+from kds.errors import KdsError
 from kds.server import metrics
 from kds.server.routes.responses import JSON, json_bytes
 
@@ -58,24 +58,18 @@ async def _store(request: Request, notification: NotificationRequest) -> tuple[d
     started = perf_counter()
     status = "cancelled"
     try:
+        # Driver errors leave the connection block untranslated (the pool wrapper notices broken
+        # connections by them); the server's error path maps them (503, 504, ...).
         async with database.connection() as conn:
-            record, created = await record_notification(conn, notification)
+            record, created = await store_notification(conn, notification)
         status = WRITE_CREATED if created else WRITE_DUPLICATE
         return record, created
     except Exception as exc:
         status = metrics.outcome(exc)
-        if isinstance(exc, ServiceUnavailable) and _connection_lost(exc):
-            database.check_soon()  # as the pool does for untranslated driver errors: recover quickly
         raise
     finally:
         metrics.WRITE_DURATION.labels(TABLE).observe(perf_counter() - started)
         metrics.WRITE_TOTAL.labels(TABLE, status).inc()
-
-
-def _connection_lost(exc: BaseException) -> bool:
-    import psycopg
-
-    return isinstance(exc.__cause__, psycopg.OperationalError | psycopg.InterfaceError)
 
 
 def openapi(document: dict[str, Any]) -> None:
