@@ -1,8 +1,12 @@
-"""The audit store on a real PostgreSQL: exactly one row per notification_id, committed before returning."""
+"""The audit store on a real PostgreSQL: exactly one row per notification_id, committed before returning.
+
+The module shares one database; each test starts from an empty table (ids from 1) without triggers.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 from kds.audit import record_notification, store_notification, validate_notification
 from kds.audit.models import NotificationRequest
 from kds.errors import Conflict, ServiceUnavailable
+from tests.pg import PgCluster
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 VALID: dict[str, Any] = {
@@ -24,6 +29,23 @@ VALID: dict[str, Any] = {
     "status": "SENT",
     "sent_at": "2026-11-27T13:59:00.5+02:00",
 }
+
+
+@pytest.fixture(scope="module")
+def module_database(pg_cluster: PgCluster) -> Iterator[str]:
+    with pg_cluster.fresh_database() as url:
+        yield url
+
+
+@pytest.fixture
+def database_url(module_database: str) -> str:
+    """Overrides the per-test database of conftest (a fresh clone per test costs more than the test)."""
+    with psycopg.connect(module_database, autocommit=True) as conn:
+        conn.execute("DROP TRIGGER IF EXISTS fail_first ON notification_audit")
+        conn.execute("DROP FUNCTION IF EXISTS fail_first()")
+        conn.execute("DROP SEQUENCE IF EXISTS insert_attempts")
+        conn.execute("TRUNCATE notification_audit RESTART IDENTITY")
+    return module_database
 
 
 def request(**changes: Any) -> NotificationRequest:
