@@ -11,8 +11,7 @@ methods and parameter names, anything else becomes ``other``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from time import perf_counter
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram
@@ -114,34 +113,44 @@ def outcome(exception: BaseException) -> str:
     return classify(exception).slug
 
 
-@contextmanager
-def timed_query(operation: str) -> Iterator[None]:
-    """Time a database call into ``datastorage_query_duration_seconds`` / ``datastorage_query_total``."""
-    started = perf_counter()
-    status = OUTCOME_SUCCESS
-    try:
-        yield
-    except BaseException as exc:
-        status = outcome(exc) if isinstance(exc, Exception) else "cancelled"
-        raise
-    finally:
-        QUERY_DURATION.labels(operation).observe(perf_counter() - started)
-        QUERY_TOTAL.labels(operation, status).inc()
+class _Timed:
+    """Times a database call into a duration histogram and an outcome counter.
+
+    The outcome is ``success``, the slug the exception becomes, ``cancelled`` when the client went
+    away, or whatever the caller set in ``status`` (e.g. a stream cut after its first byte).
+    """
+
+    __slots__ = ("counter", "histogram", "label", "started", "status")
+
+    def __init__(self, histogram: Histogram, counter: Counter, label: str) -> None:
+        self.histogram = histogram
+        self.counter = counter
+        self.label = label
+        self.status: str | None = None
+        self.started = 0.0
+
+    def __enter__(self) -> _Timed:
+        self.started = perf_counter()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _: object) -> None:
+        if self.status is None:
+            if exc is None:
+                self.status = OUTCOME_SUCCESS
+            else:
+                self.status = outcome(exc) if isinstance(exc, Exception) else "cancelled"
+        self.histogram.labels(self.label).observe(perf_counter() - self.started)
+        self.counter.labels(self.label, self.status).inc()
 
 
-@contextmanager
-def timed_write(table: str) -> Iterator[None]:
-    """Time a database write into ``datastorage_write_duration_seconds`` / ``datastorage_write_total``."""
-    started = perf_counter()
-    status = OUTCOME_SUCCESS
-    try:
-        yield
-    except BaseException as exc:
-        status = outcome(exc) if isinstance(exc, Exception) else "cancelled"
-        raise
-    finally:
-        WRITE_DURATION.labels(table).observe(perf_counter() - started)
-        WRITE_TOTAL.labels(table, status).inc()
+def timed_query(operation: str) -> _Timed:
+    """``datastorage_query_duration_seconds`` / ``datastorage_query_total`` for one read."""
+    return _Timed(QUERY_DURATION, QUERY_TOTAL, operation)
+
+
+def timed_write(table: str) -> _Timed:
+    """``datastorage_write_duration_seconds`` / ``datastorage_write_total`` for one write."""
+    return _Timed(WRITE_DURATION, WRITE_TOTAL, table)
 
 
 def set_pool_connections(size: int, available: int, waiting: int) -> None:

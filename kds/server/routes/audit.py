@@ -9,7 +9,6 @@ retry) and counts the write. Errors take the server's one error path: ``InvalidI
 
 from __future__ import annotations
 
-from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -25,8 +24,7 @@ if TYPE_CHECKING:
     from sanic.response import HTTPResponse
 
 ROUTE = "/api/v1/audit/notifications"
-# datastorage_write_total{status}: a row was inserted / the same record was already stored / the failure's slug
-WRITE_CREATED = "success"
+# datastorage_write_total{status}: "success" (inserted), this (the same record was already stored), or the error's slug
 WRITE_DUPLICATE = "duplicate"
 
 
@@ -55,21 +53,14 @@ async def create_notification(request: Request) -> HTTPResponse:
 
 async def _store(request: Request, notification: NotificationRequest) -> tuple[dict[str, Any], bool]:
     database = request.app.ctx.state.database
-    started = perf_counter()
-    status = "cancelled"
-    try:
+    with metrics.timed_write(TABLE) as timing:
         # Driver errors leave the connection block untranslated (the pool wrapper notices broken
         # connections by them); the server's error path maps them (503, 504, ...).
         async with database.connection() as conn:
             record, created = await store_notification(conn, notification)
-        status = WRITE_CREATED if created else WRITE_DUPLICATE
-        return record, created
-    except Exception as exc:
-        status = metrics.outcome(exc)
-        raise
-    finally:
-        metrics.WRITE_DURATION.labels(TABLE).observe(perf_counter() - started)
-        metrics.WRITE_TOTAL.labels(TABLE, status).inc()
+        if not created:
+            timing.status = WRITE_DUPLICATE
+    return record, created
 
 
 def openapi(document: dict[str, Any]) -> None:
