@@ -100,7 +100,8 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
 def record_validation_failures(problems: Iterable[Problem]) -> None:
     for problem in problems:
         field = problem.name if problem.name in KNOWN_FIELDS else OTHER
-        VALIDATION_FAILURES.labels(field, problem.slug).inc()
+        # a problem may carry a finer reason than its slug (audit fields: missing, too_long, ...)
+        VALIDATION_FAILURES.labels(field, getattr(problem, "reason", problem.slug)).inc()
 
 
 def outcome(exception: BaseException) -> str:
