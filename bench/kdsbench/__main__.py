@@ -83,7 +83,7 @@ def start_servers(args: argparse.Namespace, url: str, work_dir: Path, postgrest_
 
 
 def bench_size(args: argparse.Namespace, server: pg.Server, incidents: int, tools: dict) -> report.SizeResult:
-    url = data.prepare(server, incidents, log)
+    url = data.prepare(server, incidents, log, tools["indexes"])
     dbname = data.database_name(incidents)
     services, chosen = start_servers(args, url, args.work_dir, tools["postgrest"])
     try:
@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     server = pg.start(args.work_dir / "pgdata")
     try:
         described = machine(server, tools["postgrest"], tools["wrk"])
+        tools["indexes"] = data.expected_indexes(server)
         results = [bench_size(args, server, int(n), tools) for n in args.sizes.split(",")]
         described["load average at end"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
         config = {

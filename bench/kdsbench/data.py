@@ -53,7 +53,69 @@ def _row_count(server: Server, dbname: str) -> int | None:
         return conn.execute("SELECT count(*) FROM resource_action_traces").fetchone()[0]  # type: ignore[index]
 
 
-def prepare(server: Server, incidents: int, log) -> str:
+SCHEMA_DB = "kds_bench_schema"
+_KDS_INDEXES = """
+SELECT i.indexname, i.indexdef FROM pg_indexes i
+ WHERE i.schemaname = 'public' AND i.indexname LIKE 'kds\\_%' AND i.indexname <> 'kds_schema_migrations_pkey'
+"""
+
+
+def _kds_indexes(conn) -> dict[str, str]:
+    return {name: definition for name, definition in conn.execute(_KDS_INDEXES).fetchall()}
+
+
+def expected_indexes(server: Server) -> dict[str, str]:
+    """kds's own indexes (name -> definition) as this checkout's migrations create them on a fresh database."""
+    with server.connect() as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(SCHEMA_DB)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(SCHEMA_DB)))
+    try:
+        kds("db", "migrate", "--database-url", server.url(SCHEMA_DB), timeout=600)
+        with server.connect(SCHEMA_DB) as conn:
+            return _kds_indexes(conn)
+    finally:
+        with server.connect() as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(SCHEMA_DB)))
+
+
+def sync_indexes(server: Server, dbname: str, expected: dict[str, str], log) -> bool:
+    """Make the database's kds indexes exactly the current migrations' (a reused database may predate them).
+
+    Drops kds indexes the migrations no longer create (or define differently), builds the missing ones
+    from their definitions (a partitioned parent's "ON ONLY" becomes a build on every partition),
+    and forgets migration records of versions this checkout does not ship. Returns whether anything changed.
+    """
+    from kds.db.migrate import MIGRATIONS_TABLE, available_migrations
+
+    changed = False
+    with server.connect(dbname) as conn:
+        present = _kds_indexes(conn)
+        for name, definition in sorted(present.items()):
+            if expected.get(name) != definition:
+                log(f"{dbname}: dropping index {name} (not in the current migrations, or defined differently)")
+                conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
+                present.pop(name)
+                changed = True
+        conn.execute("SET maintenance_work_mem = '256MB'")
+        for name, definition in sorted(expected.items()):
+            if name not in present:
+                log(f"{dbname}: building index {name}")
+                conn.execute(definition.replace(" ON ONLY ", " ON ", 1).encode())
+                changed = True
+        shipped = [m.version for m in available_migrations()]
+        stale = conn.execute(
+            sql.SQL("DELETE FROM {} WHERE NOT version = ANY(%s) RETURNING version").format(
+                sql.Identifier(MIGRATIONS_TABLE)
+            ),
+            (shipped,),
+        ).fetchall()
+        if stale:
+            log(f"{dbname}: forgot migration records not shipped any more: {', '.join(r[0] for r in stale)}")
+        assert _kds_indexes(conn) == expected, f"{dbname}: index set still differs from the migrations"
+    return changed
+
+
+def prepare(server: Server, incidents: int, log, expected: dict[str, str]) -> str:
     """A migrated, seeded, vacuumed database with exactly ``incidents`` rows; reused when already there."""
     dbname = database_name(incidents)
     url = server.url(dbname)
@@ -66,8 +128,9 @@ def prepare(server: Server, incidents: int, log) -> str:
     if count != incidents:
         log(f"seeding {incidents:,} incidents into {dbname} ...")
         kds("db", "seed", "--incidents", str(incidents), "--database-url", url, timeout=1800)
-    if migrated or count != incidents:
-        log(f"{dbname}: {migrated or 'schema up to date'}; VACUUM ANALYZE")
+    reindexed = sync_indexes(server, dbname, expected, log)
+    if migrated or reindexed or count != incidents:
+        log(f"{dbname}: {migrated or 'schema up to date'}{', indexes synced to the migrations' if reindexed else ''}; VACUUM ANALYZE")
         with server.connect(dbname) as conn:
             conn.execute("VACUUM ANALYZE")
     else:

@@ -48,6 +48,10 @@ def pgbench_script(query_file: Path) -> str:
     names = ",".join("'" + ns.replace("'", "''") + "'" for ns in NAMESPACES)
     text = query_file.read_text()
     text = text.replace("%(ns)s", f"(ARRAY[{names}])[:k]").replace("%(sev)s", "'high'").replace("%(off)s", "0")
+    # pgbench reads ":MI" inside a string literal as a variable; spell the colons of to_char's format as chr(58).
+    text = text.replace("HH24:MI:SS", "HH24' || chr(58) || 'MI' || chr(58) || 'SS")
+    stray = re.findall(r"(?<!:):(?!k\b)[A-Za-z_]\w*", text.replace("::", "  "))
+    assert not stray, f"{query_file}: pgbench would read {stray} as variables"
     return f"\\set k random(1, {len(NAMESPACES)})\n{' '.join(text.split())};\n"
 
 
