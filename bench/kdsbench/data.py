@@ -130,7 +130,8 @@ def prepare(server: Server, incidents: int, log, expected: dict[str, str]) -> st
         kds("db", "seed", "--incidents", str(incidents), "--database-url", url, timeout=1800)
     reindexed = sync_indexes(server, dbname, expected, log)
     if migrated or reindexed or count != incidents:
-        log(f"{dbname}: {migrated or 'schema up to date'}{', indexes synced to the migrations' if reindexed else ''}; VACUUM ANALYZE")
+        synced = ", indexes synced to the migrations" if reindexed else ""
+        log(f"{dbname}: {migrated or 'schema up to date'}{synced}; VACUUM ANALYZE")
         with server.connect(dbname) as conn:
             conn.execute("VACUUM ANALYZE")
     else:
