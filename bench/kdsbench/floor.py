@@ -16,16 +16,17 @@ SQL_DIR = Path(__file__).resolve().parents[1] / "sql" / "gen"
 
 
 def kds_query_file() -> Path:
-    """The statement kds itself sends for the benchmark request, from the query core."""
+    """The statement kds serve itself sends for the benchmark request, from the query core."""
     from kds.query import parse_incident_query
-    from kds.query.statements import page_statement
+    from kds.query.statements import page_document_statement
 
     query = parse_incident_query({"namespace": "x", "severity": "high", "limit": "50"}, default_limit=100)
-    text = page_statement(query).query.as_string(None)
+    text = page_document_statement(query).query.as_string(None)
     for placeholder, value in (
         ("namespace", "%(ns)s"),
         ("severity", "%(sev)s"),
         ("fetch", "51"),
+        ("limit", "50"),
         ("offset", "%(off)s"),
     ):
         text = text.replace(f"%({placeholder})s", value)

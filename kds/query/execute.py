@@ -8,18 +8,31 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from psycopg.adapt import Loader
 
 from kds.errors import NotFound
 from kds.query import cursor as cursors
 from kds.query.models import IncidentQuery
-from kds.query.results import IncidentPage, assemble_page
-from kds.query.statements import detail_statement, export_statement, page_statement
+from kds.query.results import EncodedPage, IncidentPage, assemble_encoded_page, assemble_page
+from kds.query.statements import detail_statement, export_statement, page_document_statement, page_statement
 
 if TYPE_CHECKING:
     import psycopg
 
 EXPORT_BATCH_ROWS = 1000
+
+
+class Utf8Bytes(Loader):
+    """Text columns as their UTF-8 bytes: the server sends documents on as they came (no decode and re-encode)."""
+
+    def load(self, data: Any) -> bytes:
+        return bytes(data)
+
+
+def _raw_text(cur: psycopg.AsyncCursor[Any] | psycopg.AsyncServerCursor[Any]) -> None:
+    cur.adapters.register_loader("text", Utf8Bytes)
 
 
 def _not_found(incident_id: int) -> NotFound:
@@ -52,25 +65,31 @@ def stream_incidents(conn: psycopg.Connection, query: IncidentQuery) -> Iterator
 
 async def afetch_page(
     conn: psycopg.AsyncConnection, query: IncidentQuery, cursor_key: bytes = cursors.DEFAULT_KEY
-) -> IncidentPage:
-    statement = page_statement(query)
-    cur = await conn.execute(statement.query, statement.params)
-    return assemble_page(query, await cur.fetchall(), cursor_key)
+) -> EncodedPage:
+    """The page in one row, read in binary format: the documents arrive as the bytes the response sends."""
+    statement = page_document_statement(query)
+    cur = await conn.execute(statement.query, statement.params, binary=True)
+    row = await cur.fetchone()
+    assert row is not None, "the page statement always returns one row"
+    return assemble_encoded_page(query, row, cursor_key)
 
 
 async def afetch_incident(conn: psycopg.AsyncConnection, incident_id: int) -> bytes:
     statement = detail_statement(incident_id)
-    cur = await conn.execute(statement.query, statement.params)
+    cur = conn.cursor()
+    _raw_text(cur)
+    await cur.execute(statement.query, statement.params)
     row = await cur.fetchone()
     if row is None:
         raise _not_found(incident_id)
-    return row[0].encode()
+    return row[0]
 
 
 async def astream_incidents(conn: psycopg.AsyncConnection, query: IncidentQuery) -> AsyncIterator[bytes]:
     statement = export_statement(query)
     async with conn.transaction(), conn.cursor(name=f"kds_export_{uuid.uuid4().hex[:8]}") as cur:
+        _raw_text(cur)
         cur.itersize = EXPORT_BATCH_ROWS
         await cur.execute(statement.query, statement.params)
         async for (document,) in cur:
-            yield document.encode()
+            yield document

@@ -23,24 +23,49 @@ class IncidentPage:
     next_cursor: str | None
 
     def pagination(self) -> dict[str, Any]:
-        return {
-            "limit": self.limit,
-            "offset": self.offset,
-            "total": self.total,
-            "has_more": self.has_more,
-            "next_cursor": self.next_cursor,
-        }
+        return _pagination(self.limit, self.offset, self.total, self.has_more, self.next_cursor)
 
     def to_json(self) -> bytes:
         """``{"data": [...], "pagination": {...}}`` without re-encoding the rows."""
-        data = ",".join(self.rows).encode()
-        return b'{"data":[' + data + b'],"pagination":' + orjson.dumps(self.pagination()) + b"}"
+        return _list_document(",".join(self.rows).encode(), self.pagination())
 
     def incidents(self) -> list[dict[str, Any]]:
         return [orjson.loads(row) for row in self.rows]
 
     def document(self) -> dict[str, Any]:
         return {"data": self.incidents(), "pagination": self.pagination()}
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedPage:
+    """A page whose documents arrived from the database already joined (UTF-8 JSON, comma-separated)."""
+
+    data: bytes
+    limit: int
+    offset: int
+    total: int
+    has_more: bool
+    next_cursor: str | None
+
+    def pagination(self) -> dict[str, Any]:
+        return _pagination(self.limit, self.offset, self.total, self.has_more, self.next_cursor)
+
+    def to_json(self) -> bytes:
+        """The same document as :meth:`IncidentPage.to_json`, byte for byte."""
+        return _list_document(self.data, self.pagination())
+
+
+def _pagination(limit: int, offset: int, total: int, has_more: bool, next_cursor: str | None) -> dict[str, Any]:
+    return {"limit": limit, "offset": offset, "total": total, "has_more": has_more, "next_cursor": next_cursor}
+
+
+def _list_document(data: bytes, pagination: dict[str, Any]) -> bytes:
+    return b'{"data":[' + data + b'],"pagination":' + orjson.dumps(pagination) + b"}"
+
+
+def _next_cursor(query: IncidentQuery, last_ts: datetime | None, last_id: int | None, key: bytes) -> str | None:
+    assert last_id is not None and last_ts is not None
+    return cursors.encode(cursors.CursorPosition(last_ts, last_id, query.fingerprint), key)
 
 
 def assemble_page(
@@ -56,8 +81,7 @@ def assemble_page(
     next_cursor = None
     if has_more and found:
         _, last_id, last_ts, _ = found[-1]
-        assert last_id is not None and last_ts is not None
-        next_cursor = cursors.encode(cursors.CursorPosition(last_ts, last_id, query.fingerprint), cursor_key)
+        next_cursor = _next_cursor(query, last_ts, last_id, cursor_key)
     return IncidentPage(
         rows=[row[3] for row in found if row[3] is not None],
         limit=query.limit,
@@ -65,4 +89,22 @@ def assemble_page(
         total=total,
         has_more=has_more,
         next_cursor=next_cursor,
+    )
+
+
+def assemble_encoded_page(
+    query: IncidentQuery,
+    row: tuple[int, int, bytes | None, datetime | None, int | None],
+    cursor_key: bytes = cursors.DEFAULT_KEY,
+) -> EncodedPage:
+    """Build the page from the one row of :func:`kds.query.statements.page_document_statement`."""
+    total, fetched, data, last_ts, last_id = row
+    has_more = fetched > query.limit
+    return EncodedPage(
+        data=data or b"",
+        limit=query.limit,
+        offset=query.offset,
+        total=total,
+        has_more=has_more,
+        next_cursor=_next_cursor(query, last_ts, last_id, cursor_key) if has_more else None,
     )

@@ -148,7 +148,7 @@ def _rendered(composed: sql.Composable) -> sql.SQL:
     return sql.SQL(composed.as_string(None))  # type: ignore[arg-type]
 
 
-_PAGE = sql.SQL(
+_MATCHES = sql.SQL(
     "WITH m AS {materialized} (SELECT rat.id, rat.action_timestamp FROM resource_action_traces rat WHERE {where}),"
     " total AS (SELECT count(*) AS n FROM m),"
     " ids AS (SELECT m.id, m.action_timestamp FROM m WHERE {keyset}"
@@ -157,24 +157,49 @@ _PAGE = sql.SQL(
     " JOIN resource_action_traces rat ON rat.id = ids.id AND rat.action_timestamp = ids.action_timestamp"
     " JOIN action_histories ah ON ah.id = rat.action_history_id"
     " JOIN resource_references rr ON rr.id = ah.resource_id)"
+)
+# One row per incident (the CLI renders each document).
+_ROWS = sql.SQL(
     " SELECT total.n, page.id, page.action_timestamp, page.doc FROM total LEFT JOIN page ON TRUE"
     " ORDER BY page.action_timestamp DESC, page.id DESC"
+)
+# One row for the whole page (the server answers it as it is): the documents already joined, as
+# UTF-8 bytes, and the position of the page's last row for the next cursor.
+_ONE_ROW = sql.SQL(
+    ", numbered AS (SELECT page.id, page.action_timestamp, page.doc,"
+    " row_number() OVER (ORDER BY page.action_timestamp DESC, page.id DESC) AS k FROM page)"
+    " SELECT total.n,"
+    " (SELECT count(*) FROM numbered) AS fetched,"
+    " (SELECT convert_to(string_agg(numbered.doc, ',' ORDER BY numbered.k), 'UTF8')"
+    " FROM numbered WHERE numbered.k <= %(limit)s) AS data,"
+    " (SELECT numbered.action_timestamp FROM numbered WHERE numbered.k = %(limit)s) AS last_ts,"
+    " (SELECT numbered.id FROM numbered WHERE numbered.k = %(limit)s) AS last_id"
+    " FROM total"
 )
 _KEYSET = sql.SQL("(m.action_timestamp, m.id) < (%(cursor_ts)s, %(cursor_id)s)")
 
 
 @functools.cache
-def _page_sql(shape: Shape, keyset: bool) -> sql.SQL:
+def _page_sql(shape: Shape, keyset: bool, one_row: bool) -> sql.SQL:
     # A namespace filter matches few rows: materialise them once, count and sort them in memory.
     materialized = "MATERIALIZED" if "namespace" in shape else "NOT MATERIALIZED"
-    return _rendered(
-        _PAGE.format(
-            materialized=sql.SQL(materialized),
-            where=_where(_conditions(shape)),
-            keyset=_KEYSET if keyset else sql.SQL("TRUE"),
-            doc=LIST_DOCUMENT,
-        )
+    matches = _MATCHES.format(
+        materialized=sql.SQL(materialized),
+        where=_where(_conditions(shape)),
+        keyset=_KEYSET if keyset else sql.SQL("TRUE"),
+        doc=LIST_DOCUMENT,
     )
+    return _rendered(sql.Composed([matches, _ONE_ROW if one_row else _ROWS]))
+
+
+def _page_params(query: IncidentQuery) -> tuple[Shape, dict[str, Any]]:
+    shape, params = _shape_and_params(query)
+    if query.cursor is not None:
+        params["cursor_ts"] = query.cursor.action_timestamp
+        params["cursor_id"] = query.cursor.id
+    params["fetch"] = query.limit + 1
+    params["offset"] = query.offset
+    return shape, params
 
 
 def page_statement(query: IncidentQuery) -> Statement:
@@ -186,15 +211,23 @@ def page_statement(query: IncidentQuery) -> Statement:
     A namespace filter matches few rows: they are materialised once and both counted and sorted
     in memory. Other filters can match most of the table: the count and the newest-first page
     then each use their own index. The text depends only on which filters are given (cached per
-    shape; at most 2^8 x 2 texts), so psycopg prepares it once per connection and shape.
+    shape; at most 2^8 x 2 x 2 texts), so psycopg prepares it once per connection and shape.
     """
-    shape, params = _shape_and_params(query)
-    if query.cursor is not None:
-        params["cursor_ts"] = query.cursor.action_timestamp
-        params["cursor_id"] = query.cursor.id
-    params["fetch"] = query.limit + 1
-    params["offset"] = query.offset
-    return Statement(_page_sql(shape, query.cursor is not None), params)
+    shape, params = _page_params(query)
+    return Statement(_page_sql(shape, query.cursor is not None, False), params)
+
+
+def page_document_statement(query: IncidentQuery) -> Statement:
+    """The same page as :func:`page_statement`, in one row: what the server sends on without parsing.
+
+    Columns: total; fetched (how many of the ``limit + 1`` rows exist, which tells ``has_more``);
+    data (the page's documents joined with commas, UTF-8 ``bytea``, NULL on an empty page);
+    last_ts and last_id (the ``limit``-th row, for the next cursor; NULL when there is none). Read
+    it in binary format: every column then loads without parsing text (bench/SQL_FINDINGS.md, 7).
+    """
+    shape, params = _page_params(query)
+    params["limit"] = query.limit
+    return Statement(_page_sql(shape, query.cursor is not None, True), params)
 
 
 @functools.cache
