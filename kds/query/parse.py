@@ -6,6 +6,7 @@ them at once; the first decides the slug.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -166,6 +167,12 @@ def _check_cursor(
     return position
 
 
+# Parameters whose meaning depends on the moment (relative times) or that are unique per request
+# (cursors): queries with them are never cached.
+_UNCACHED = frozenset({"since", "until", "cursor"})
+_CACHE_SIZE = 1024
+
+
 def parse_incident_query(
     params: Mapping[str, Any],
     *,
@@ -173,7 +180,43 @@ def parse_incident_query(
     now: datetime | None = None,
     cursor_key: bytes = cursors.DEFAULT_KEY,
 ) -> IncidentQuery:
-    """Validate raw parameters; raise :class:`InvalidInput` listing every problem."""
+    """Validate raw parameters; raise :class:`InvalidInput` listing every problem.
+
+    The same parameters always give the same (immutable) query unless they hold a time or a
+    cursor, so the last :data:`_CACHE_SIZE` valid ones are remembered: a busy server sees the same
+    few query strings again and again (invalid ones raise every time and are not kept).
+    """
+    if now is None and _UNCACHED.isdisjoint(params):
+        key = _cache_key(params)
+        if key is not None:
+            return _parse_cached(key, default_limit, cursor_key)
+    return _parse(params, default_limit=default_limit, now=now, cursor_key=cursor_key)
+
+
+def _cache_key(params: Mapping[str, Any]) -> tuple[tuple[str, Any], ...] | None:
+    """The parameters as a hashable key, or None when a value is not plain text, an integer or a list of text."""
+    key = []
+    for name, value in params.items():
+        if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+            value = tuple(value)
+        elif not isinstance(value, str | int) or isinstance(value, bool):
+            return None
+        key.append((name, value))
+    return tuple(key)
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _parse_cached(key: tuple[tuple[str, Any], ...], default_limit: int, cursor_key: bytes) -> IncidentQuery:
+    return _parse(dict(key), default_limit=default_limit, now=None, cursor_key=cursor_key)
+
+
+def _parse(
+    params: Mapping[str, Any],
+    *,
+    default_limit: int,
+    now: datetime | None,
+    cursor_key: bytes,
+) -> IncidentQuery:
     problems, repeated = _Collector(), _Collector()
     values = _single_values(params, repeated)
     now = now or datetime.now(UTC)
