@@ -77,6 +77,7 @@ def run(settings: Settings) -> None:
     app.prepare(host=settings.host, port=settings.port, workers=settings.workers, motd=False, access_log=False)
 
     signals = MainSignals(app, settings.shutdown_delay, on_exit=cleanup)
+    signals.watch()
 
     @app.main_process_ready
     async def _install_signals(app: Sanic) -> None:
