@@ -16,7 +16,9 @@ from time import perf_counter
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram
 
+from kds.audit.store import WRITE_COLUMNS
 from kds.errors import KdsError, Problem
+from kds.query.vocabulary import PARAMETERS
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -55,34 +57,8 @@ POOL_CONNECTIONS = Gauge(
 )
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-KNOWN_FIELDS = frozenset(
-    {
-        "limit",
-        "offset",
-        "severity",
-        "environment",
-        "since",
-        "until",
-        "cursor",
-        "namespace",
-        "cluster",
-        "action_type",
-        "alert_name",
-        "id",
-        "body",
-        # audit writes (SPEC 5.3)
-        "remediation_id",
-        "notification_id",
-        "recipient",
-        "channel",
-        "message_summary",
-        "status",
-        "sent_at",
-        "delivery_status",
-        "error_message",
-        "escalation_level",
-    }
-)
+# Validation-failure labels stay bounded: the query parameters and audit fields kds knows.
+KNOWN_FIELDS = frozenset({*PARAMETERS, *WRITE_COLUMNS, "id", "body"})
 OTHER = "other"
 OUTCOME_SUCCESS = "success"
 
