@@ -17,7 +17,9 @@ from time import perf_counter
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram
 from prometheus_client import values as _values
 
+from kds.audit.store import WRITE_COLUMNS
 from kds.errors import KdsError, Problem
+from kds.query.vocabulary import PARAMETERS
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # prometheus-client picks its value class when first imported; if that happened before the runner
@@ -60,34 +62,8 @@ POOL_CONNECTIONS = Gauge(
 )
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-KNOWN_FIELDS = frozenset(
-    {
-        "limit",
-        "offset",
-        "severity",
-        "environment",
-        "since",
-        "until",
-        "cursor",
-        "namespace",
-        "cluster",
-        "action_type",
-        "alert_name",
-        "id",
-        "body",
-        # audit writes (SPEC 5.3)
-        "remediation_id",
-        "notification_id",
-        "recipient",
-        "channel",
-        "message_summary",
-        "status",
-        "sent_at",
-        "delivery_status",
-        "error_message",
-        "escalation_level",
-    }
-)
+# Validation-failure labels stay bounded: the query parameters and audit fields kds knows.
+KNOWN_FIELDS = frozenset({*PARAMETERS, *WRITE_COLUMNS, "id", "body"})
 OTHER = "other"
 OUTCOME_SUCCESS = "success"
 
@@ -105,7 +81,8 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
 def record_validation_failures(problems: Iterable[Problem]) -> None:
     for problem in problems:
         field = problem.name if problem.name in KNOWN_FIELDS else OTHER
-        VALIDATION_FAILURES.labels(field, problem.slug).inc()
+        # a problem may carry a finer reason than its slug (audit fields: missing, too_long, ...)
+        VALIDATION_FAILURES.labels(field, getattr(problem, "reason", problem.slug)).inc()
 
 
 def outcome(exception: BaseException) -> str:

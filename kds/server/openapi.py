@@ -219,4 +219,8 @@ def document() -> dict[str, Any]:
 def document_bytes() -> bytes:
     import orjson
 
-    return orjson.dumps(document())
+    from kds.server.routes import audit
+
+    full = document()
+    audit.openapi(full)
+    return orjson.dumps(full)
