@@ -70,13 +70,13 @@ def run(settings: Settings) -> None:
 
     from kds.server.app import create_app
     from kds.server.logs import configure_current_process, event
-    from kds.server.shutdown import MainSignals
+    from kds.server.supervisor import Supervisor
 
     configure_current_process(settings.log_format, settings.log_level)
     app = create_app(settings)
     app.prepare(host=settings.host, port=settings.port, workers=settings.workers, motd=False, access_log=False)
 
-    signals = MainSignals(app, settings.shutdown_delay, on_exit=cleanup)
+    signals = Supervisor(app, settings.shutdown_delay, on_exit=cleanup)
     signals.watch()
 
     @app.main_process_ready
