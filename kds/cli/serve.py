@@ -1,0 +1,68 @@
+"""``kds serve``: the REST gateway (SPEC 5). Every option also reads its ``KDS_*`` variable."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import typer
+
+from kds.cli.common import DatabaseUrlOption, fail, reports_errors, settings
+
+
+class LogFormat(StrEnum):
+    json = "json"
+    text = "text"
+
+
+def serve(
+    host: str | None = typer.Option(None, "--host", help="Bind address \\[env: KDS_HOST; default: 0.0.0.0]."),
+    port: int | None = typer.Option(None, "--port", help="Port \\[env: KDS_PORT; default: 8080].", show_default=False),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Worker processes \\[env: KDS_WORKERS; default: 1].", show_default=False
+    ),
+    pool_size: int | None = typer.Option(
+        None,
+        "--pool-size",
+        help="Database connections per worker \\[env: KDS_POOL_SIZE; default: 10].",
+        show_default=False,
+    ),
+    shutdown_delay: str | None = typer.Option(
+        None,
+        "--shutdown-delay",
+        help="Keep serving this long after SIGTERM while readiness is off, e.g. 5, 2.5, 500ms "
+        "\\[env: KDS_SHUTDOWN_DELAY; default: 5s; 0 with a preStop sleep].",
+        show_default=False,
+    ),
+    drain_timeout: str | None = typer.Option(
+        None,
+        "--drain-timeout",
+        help="Longest wait for in-flight requests on shutdown \\[env: KDS_DRAIN_TIMEOUT; default: 30s].",
+        show_default=False,
+    ),
+    database_url: str | None = DatabaseUrlOption,
+    log_format: LogFormat | None = typer.Option(
+        None, "--log-format", help="Log lines: json or text \\[env: KDS_LOG_FORMAT; default: json].", show_default=False
+    ),
+) -> None:
+    """Serve the REST API (incidents, health, metrics, OpenAPI) with Kubernetes-aware graceful shutdown."""
+    _serve(
+        host=host,
+        port=port,
+        workers=workers,
+        pool_size=pool_size,
+        shutdown_delay=shutdown_delay,
+        drain_timeout=drain_timeout,
+        database_url=database_url,
+        log_format=log_format.value if log_format else None,
+    )
+
+
+@reports_errors
+def _serve(**options: object) -> None:
+    config = settings(**options)
+    from kds.server.runner import run
+
+    try:
+        run(config)
+    except OSError as exc:  # typically the address is already in use
+        raise fail(f"kds serve: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", 1) from None

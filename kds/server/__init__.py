@@ -1,0 +1,8 @@
+"""``kds serve``: the Sanic REST gateway over the incident database (SPEC section 5).
+
+The package is split by job: :mod:`~kds.server.app` builds the application,
+:mod:`~kds.server.problems` is the one error path, :mod:`~kds.server.observe` does request ids,
+logs and HTTP metrics, :mod:`~kds.server.database` owns the per-worker pool,
+:mod:`~kds.server.shutdown` the Kubernetes-aware shutdown and :mod:`~kds.server.runner` starts the
+worker processes. Handlers live in :mod:`~kds.server.routes`.
+"""

@@ -1,0 +1,86 @@
+"""The application factory: one Sanic app per worker process, built from the settings."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sanic import Sanic
+
+from kds.server import observe, routes
+from kds.server.database import Database
+from kds.server.logs import logging_config
+from kds.server.problems import ProblemErrorHandler
+from kds.server.shutdown import WorkerShutdown
+from kds.server.state import WorkerState
+
+if TYPE_CHECKING:
+    from kds.settings import Settings
+
+APP_NAME = "kds"
+POOL_GAUGE_INTERVAL = 1.0
+
+
+def create_app(settings: Settings) -> Sanic:
+    """Build the app; ``settings.database_url`` is already resolved (see :func:`kds.server.runner.run`)."""
+    if not settings.database_url:
+        raise ValueError("create_app needs settings with a database_url (resolved by the runner)")
+    app = Sanic(
+        APP_NAME,
+        log_config=logging_config(settings.log_format, settings.log_level),
+        error_handler=ProblemErrorHandler(),
+        env_prefix="KDS_SANIC_",
+    )
+    _configure(app, settings)
+    from kds.server.openapi import document_bytes
+
+    app.ctx.state = WorkerState(settings=settings, database=Database(settings.database_url, settings))
+    app.ctx.state.openapi = document_bytes()
+    app.ctx.shutdown = WorkerShutdown(app)
+
+    app.on_request(observe.on_request)
+    app.on_response(observe.on_response)
+    routes.register(app)
+    app.before_server_start(_open_database)
+    app.after_server_start(_start_worker)
+    app.before_server_stop(app.ctx.shutdown.before_server_stop)
+    app.after_server_stop(app.ctx.shutdown.after_server_stop)
+    return app
+
+
+def _configure(app: Sanic, settings: Settings) -> None:
+    config = app.config
+    config.REQUEST_MAX_SIZE = settings.max_body_bytes
+    config.REQUEST_TIMEOUT = settings.request_timeout
+    config.RESPONSE_TIMEOUT = settings.response_timeout
+    # Step 3 of the shutdown: how long Sanic waits for in-flight requests once it stopped accepting.
+    config.GRACEFUL_SHUTDOWN_TIMEOUT = settings.drain_timeout
+    config.ACCESS_LOG = False  # kds logs one line per request itself
+    config.MOTD = False
+    config.NOISY_EXCEPTIONS = False
+    config.FALLBACK_ERROR_FORMAT = "json"
+    config.AUTO_RELOAD = False
+    config.INSPECTOR = False
+
+
+async def _open_database(app: Sanic) -> None:
+    await app.ctx.state.database.open()
+
+
+async def _start_worker(app: Sanic) -> None:
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    # Sanic registered its own SIGTERM/SIGINT handlers just before this listener; replace them.
+    app.ctx.shutdown.install(loop)
+    app.ctx.state.background.append(loop.create_task(_publish_pool_gauge(app)))
+
+
+async def _publish_pool_gauge(app: Sanic) -> None:
+    import asyncio
+
+    from kds.server import metrics
+
+    database = app.ctx.state.database
+    while True:
+        metrics.set_pool_connections(*database.stats())
+        await asyncio.sleep(POOL_GAUGE_INTERVAL)

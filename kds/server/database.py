@@ -1,0 +1,134 @@
+"""The database side of one worker: its async connection pool, a readiness ping, pool statistics.
+
+The pool is opened per worker (never shared across processes), without waiting for the database:
+a server whose database is down still starts, answers liveness, and reports ``not_ready`` until the
+database comes back. Connections are autocommit (a read is one round trip; a handler that needs a
+transaction opens one explicitly). When a query fails because the connection broke, the idle
+connections are checked in the background so that a database restart costs one failed request,
+not one per pooled connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from typing import TYPE_CHECKING
+
+from kds.db.connection import connection_kwargs
+from kds.server.logs import event
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg_pool import AsyncConnectionPool
+
+    from kds.settings import Settings
+
+APPLICATION_NAME = "kds-serve"
+# Give up a failing reconnection attempt quickly; the pool grows again on demand, so recovery after
+# an outage is driven by traffic and probes instead of a long exponential backoff.
+RECONNECT_TIMEOUT = 2.0
+PING_TIMEOUT = 1.0
+
+
+class Database:
+    def __init__(self, url: str, settings: Settings) -> None:
+        self.url = url
+        self.settings = settings
+        self.pool: AsyncConnectionPool | None = None
+        self.active: set[psycopg.AsyncConnection] = set()
+        self._check_task: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        from psycopg_pool import AsyncConnectionPool
+
+        settings = self.settings
+        kwargs = connection_kwargs(
+            application_name=APPLICATION_NAME,
+            statement_timeout=settings.statement_timeout,
+            connect_timeout=settings.connect_timeout,
+            read_only=False,
+        )
+        self.pool = AsyncConnectionPool(
+            self.url,
+            kwargs={**kwargs, "autocommit": True},
+            min_size=settings.pool_size,
+            max_size=settings.pool_size,
+            timeout=settings.pool_timeout,
+            max_waiting=max(100, 20 * settings.pool_size),
+            reconnect_timeout=RECONNECT_TIMEOUT,
+            reconnect_failed=self._reconnect_failed,
+            name=APPLICATION_NAME,
+            open=False,
+        )
+        # The pool's own warnings repeat the driver's text on every attempt; kds logs its own.
+        logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+        await self.pool.open(wait=False)
+
+    def _reconnect_failed(self, pool: AsyncConnectionPool) -> None:
+        event(logging.WARNING, "database connection attempts failed; retrying on demand", pool=pool.name)
+
+    @asynccontextmanager
+    async def connection(self, *, timeout: float | None = None) -> AsyncIterator[psycopg.AsyncConnection]:
+        """A pooled connection; driver and pool exceptions propagate (the error path translates them)."""
+        import psycopg
+
+        assert self.pool is not None, "the pool is opened before the server starts"
+        try:
+            async with self.pool.connection(timeout=timeout) as conn:
+                self.active.add(conn)
+                try:
+                    yield conn
+                finally:
+                    self.active.discard(conn)
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            self.check_soon()
+            raise
+
+    def check_soon(self) -> None:
+        """Test the idle connections in the background (once at a time) after a connection broke."""
+        if self.pool is None or (self._check_task is not None and not self._check_task.done()):
+            return
+        self._check_task = asyncio.get_running_loop().create_task(self._check())
+
+    async def _check(self) -> None:
+        assert self.pool is not None
+        with suppress(Exception):
+            await self.pool.check()
+
+    async def ping(self) -> bool:
+        """``SELECT 1`` through the pool within a short timeout: is the database usable right now?"""
+        timeout = min(self.settings.pool_timeout, PING_TIMEOUT)
+        try:
+            async with asyncio.timeout(timeout * 2), self.connection(timeout=timeout) as conn:
+                await conn.execute("SELECT 1")
+        except Exception:
+            return False
+        return True
+
+    def stats(self) -> tuple[int, int, int]:
+        """(size, available, waiting) of the pool."""
+        if self.pool is None:
+            return 0, 0, 0
+        stats = self.pool.get_stats()
+        return stats.get("pool_size", 0), stats.get("pool_available", 0), stats.get("requests_waiting", 0)
+
+    async def close(self, *, grace: float = 1.0) -> int:
+        """Cancel what still runs (after a drain timeout), close every connection; return how many were cancelled."""
+        if self._check_task is not None:
+            self._check_task.cancel()
+        cancelled = len(self.active)
+        for conn in list(self.active):
+            with suppress(Exception):
+                await conn.cancel_safe(timeout=grace)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self.active and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        for conn in list(self.active):
+            with suppress(Exception):
+                await conn.close()
+        if self.pool is not None:
+            await self.pool.close(timeout=grace)
+        return cancelled

@@ -1,0 +1,95 @@
+"""``GET /api/v1/incidents`` and ``GET /api/v1/incidents/{id}``: HTTP in, the query core, bytes out.
+
+Validation, SQL and serialisation all belong to :mod:`kds.query`; this module only maps the query
+string to the core's parameters, picks JSON or NDJSON, and streams.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
+
+from kds.query import parse_incident_id, parse_incident_query
+from kds.query.execute import afetch_incident, afetch_page, astream_incidents
+from kds.server import metrics, request_ids
+from kds.server.logs import event
+from kds.server.problems import classify, report
+from kds.server.routes.responses import NDJSON, json_bytes
+
+if TYPE_CHECKING:
+    from sanic import Request
+    from sanic.response import HTTPResponse
+
+API_DEFAULT_LIMIT = 100
+STREAM_CHUNK_BYTES = 64 * 1024
+
+
+def query_parameters(request: Request) -> dict[str, str | list[str]]:
+    """Every query parameter, blank ones included (an unknown ``foo=`` must still be rejected)."""
+    arguments = request.get_args(keep_blank_values=True)
+    return {name: values[0] if len(values) == 1 else list(values) for name, values in arguments.items()}
+
+
+def wants_ndjson(request: Request) -> bool:
+    return NDJSON in request.headers.get("accept", "").lower()
+
+
+async def list_incidents(request: Request) -> HTTPResponse | None:
+    query = parse_incident_query(query_parameters(request), default_limit=API_DEFAULT_LIMIT)
+    if wants_ndjson(request):
+        await stream_incidents(request, query)
+        return None
+    database = request.app.ctx.state.database
+    with metrics.timed_query("list_incidents"):
+        async with database.connection() as conn:
+            page = await afetch_page(conn, query)
+    return json_bytes(page.to_json())
+
+
+async def get_incident(request: Request, id: str) -> HTTPResponse:
+    incident_id = parse_incident_id(unquote(id))
+    database = request.app.ctx.state.database
+    with metrics.timed_query("get_incident"):
+        async with database.connection() as conn:
+            body = await afetch_incident(conn, incident_id)
+    return json_bytes(body)
+
+
+async def stream_incidents(request: Request, query: object) -> None:
+    """Every matching row as NDJSON, in chunks; memory does not grow with the result.
+
+    The first row is fetched before the response starts, so a failure to run the query at all is
+    still a problem+json response. A failure after the first byte can only cut the stream: the
+    chunked response then ends without its terminating chunk, which clients see as an error.
+    """
+    database = request.app.ctx.state.database
+    with metrics.timed_query("stream_incidents"):
+        async with database.connection() as conn:
+            rows = astream_incidents(conn, query).__aiter__()  # type: ignore[arg-type]
+            first = await anext(rows, None)
+            request.ctx.streaming = True
+            response = await request.respond(content_type=NDJSON)
+            buffer = bytearray()
+            if first is not None:
+                buffer += first
+                buffer += b"\n"
+            try:
+                async for row in rows:
+                    buffer += row
+                    buffer += b"\n"
+                    if len(buffer) >= STREAM_CHUNK_BYTES:
+                        await response.send(bytes(buffer))
+                        buffer.clear()
+                if buffer:
+                    await response.send(bytes(buffer))
+                await response.eof()
+            except Exception as exc:
+                problem = classify(exc)
+                problem.log_level = problem.log_level or logging.WARNING
+                problem.cause = problem.cause or exc
+                report(request, problem)
+                event(logging.WARNING, "stream aborted", request_id=request_ids.of(request), slug=problem.slug)
+                request.ctx.stream_status = problem.status
+                request.transport.abort()
+                raise

@@ -1,0 +1,23 @@
+"""``/metrics`` (Prometheus text, all workers) and ``/api/v1/openapi.json``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sanic.response import HTTPResponse
+
+from kds.server import metrics as server_metrics
+from kds.server.routes.responses import json_bytes
+
+if TYPE_CHECKING:
+    from sanic import Request
+
+
+async def metrics(request: Request) -> HTTPResponse:
+    state = request.app.ctx.state
+    server_metrics.set_pool_connections(*state.database.stats())
+    return HTTPResponse(server_metrics.exposition(), content_type=server_metrics.CONTENT_TYPE)
+
+
+async def openapi(request: Request) -> HTTPResponse:
+    return json_bytes(request.app.ctx.state.openapi)

@@ -1,0 +1,99 @@
+"""Start ``kds serve``: resolve the database once, prepare the metrics directory, run the workers.
+
+Workers are always separate processes under Sanic's worker manager (also with one worker), so the
+main process can forward SIGTERM, enforce the second-signal rule and aggregate nothing itself.
+Each worker rebuilds the app from the same settings through an :class:`~sanic.worker.loader.AppLoader`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kds.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from kds.settings import Settings
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # same as kds.server.metrics, without importing prometheus_client
+
+
+def prepare_metrics_directory() -> tuple[Path, bool]:
+    """The multiprocess directory, emptied; a fresh temporary one when the variable is unset.
+
+    Must run before ``prometheus_client`` is imported in this process, and before the workers
+    start (they inherit the variable). Returns the directory and whether kds created it.
+    """
+    configured = os.environ.get(MULTIPROC_ENV)
+    if configured:
+        directory = Path(configured)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink(missing_ok=True)
+        return directory, False
+    directory = Path(tempfile.mkdtemp(prefix="kds-metrics-"))
+    os.environ[MULTIPROC_ENV] = str(directory)
+    return directory, True
+
+
+def check_database_url(url: str) -> None:
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(url)
+    except ProgrammingError:
+        raise ConfigurationError("the database URL is not a valid PostgreSQL URL or conninfo string") from None
+
+
+def run(settings: Settings) -> None:
+    """Serve until a signal stops every worker; returns normally after a graceful shutdown."""
+    from kds.db.source import resolve
+
+    source = resolve(settings)  # migrates only the embedded default, never a configured database
+    check_database_url(source.url)
+    settings = settings.model_copy(update={"database_url": source.url})
+
+    metrics_dir, created = prepare_metrics_directory()
+
+    def cleanup() -> None:
+        if created:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    from kds.server.app import create_app
+    from kds.server.logs import configure_current_process, event
+    from kds.server.shutdown import MainSignals
+
+    configure_current_process(settings.log_format, settings.log_level)
+    loader = AppLoader(factory=functools.partial(create_app, settings))
+    app = loader.load()
+    app.prepare(host=settings.host, port=settings.port, workers=settings.workers, motd=False, access_log=False)
+
+    signals = MainSignals(app, settings.shutdown_delay, on_exit=cleanup)
+
+    @app.main_process_ready
+    async def _install_signals(app: Sanic, _: object) -> None:
+        signals.install()
+
+    event(
+        logging.INFO,
+        "kds serve starting",
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        pool_size=settings.pool_size,
+        embedded_database=source.embedded,
+    )
+    try:
+        Sanic.serve(primary=app, app_loader=loader)
+    finally:
+        cleanup()
+    event(logging.INFO, "kds serve stopped")
