@@ -73,9 +73,25 @@ def run(settings: Settings) -> None:
     from kds.server.shutdown import MainSignals
 
     configure_current_process(settings.log_format, settings.log_level)
+    from kds.server import security
+
+    try:
+        security.announce(settings)  # once per server: a bad tokens file stops the start here
+    except BaseException:
+        cleanup()
+        raise
     loader = AppLoader(factory=functools.partial(create_app, settings))
     app = loader.load()
-    app.prepare(host=settings.host, port=settings.port, workers=settings.workers, motd=False, access_log=False)
+    from kds.server.timeouts import DeadlineHttpProtocol
+
+    app.prepare(
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        motd=False,
+        access_log=False,
+        protocol=DeadlineHttpProtocol,  # KDS_REQUEST_TIMEOUT bounds a whole request (kds.server.timeouts)
+    )
 
     signals = MainSignals(app, settings.shutdown_delay, on_exit=cleanup)
 
