@@ -3,7 +3,8 @@
 Off unless ``KDS_AUTH_TOKENS_FILE`` is set. Then every request needs a known token, except the open
 paths (``/health*``, ``/api/v1/openapi.json``); a matched route also needs its scope. Requests that
 match no route still need a valid token before they learn 404 or 405, so the API's shape is not
-disclosed to anonymous clients. A route missing from :data:`SCOPE_BY_ROUTE` is refused to every
+disclosed to anonymous clients; under an area (``/api/v1/incidents``, ``/api/v1/audit``,
+``/metrics``) they also need the area's scope. A route missing from :data:`SCOPE_BY_ROUTE` is refused to every
 token (fail closed): a new endpoint must be given its scope here.
 
 Tokens are never logged: the middleware reads the ``Authorization`` header and keeps only the
@@ -34,6 +35,12 @@ SCOPE_BY_ROUTE: dict[str, str] = {
     "/api/v1/audit/notifications": AUDIT_WRITE,
     "/metrics": METRICS_READ,
 }
+# Paths that match no route still fall in an area: a token without the area's scope learns nothing more.
+SCOPE_BY_AREA: tuple[tuple[str, str], ...] = (
+    ("/api/v1/incidents", INCIDENTS_READ),
+    ("/api/v1/audit", AUDIT_WRITE),
+    ("/metrics", METRICS_READ),
+)
 OPEN_ROUTES = frozenset({"/health", "/health/ready", "/health/live", "/api/v1/openapi.json"})
 SCHEME = "Bearer"
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
@@ -45,6 +52,21 @@ def install(app: Sanic, settings: Settings) -> None:
         return
     app.ctx.tokens = TokenStore(settings.auth_tokens_file, report=event)
     app.on_request(authenticate)
+    app.after_server_start(_watch_tokens_file)
+
+
+async def _watch_tokens_file(app: Sanic) -> None:
+    """Check the file every second even without traffic, so a rotation (or a bad update) shows at once."""
+    import asyncio
+
+    store: TokenStore = app.ctx.tokens
+
+    async def watch() -> None:
+        while True:
+            await asyncio.sleep(store.check_interval)
+            store.check()
+
+    app.ctx.state.background.append(asyncio.get_running_loop().create_task(watch()))
 
 
 def is_open(request: Request) -> bool:
@@ -67,12 +89,22 @@ async def authenticate(request: Request) -> None:
     request.ctx.principal = principal.name
     template = route_template(request)
     if template == UNMATCHED_ROUTE:
-        return  # routing answers 404 or 405 next
-    scope = SCOPE_BY_ROUTE.get(template)
-    if scope is None:
-        raise Forbidden("no token grants access to this route", quiet=True)
+        scope = area_scope(request.path)
+        if scope is None:
+            return  # a valid token is enough to learn 404 or 405
+    else:
+        scope = SCOPE_BY_ROUTE.get(template)
+        if scope is None:
+            raise Forbidden("no token grants access to this route", quiet=True)
     if not principal.allows(scope):
         raise Forbidden(f"the token does not grant the scope {scope}", quiet=True)
+
+
+def area_scope(path: str) -> str | None:
+    for prefix, scope in SCOPE_BY_AREA:
+        if path == prefix or path.startswith(prefix + "/"):
+            return scope
+    return None
 
 
 def is_loopback(host: str) -> bool:

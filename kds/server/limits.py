@@ -8,11 +8,12 @@ How Sanic enforces them (``sanic/http/http1.py``) and what kds adds:
   limit takes part, so :func:`configure` sets the class limit to 16 KiB again after the config, and
   the header limit stays independent of ``KDS_MAX_BODY_BYTES``.
 - Request target: Sanic has no URL limit of its own (only the head limit above). A target over 8 KiB
-  is refused by :func:`check_target` (request middleware, before authentication); a request line so
+  is refused by :func:`check_request` (request middleware, before authentication); a request line so
   long that the head overflows is told apart from big headers by :func:`oversized_head` (the
   request line is still in the receive buffer) and answered 414, not 431.
 - Body: ``REQUEST_MAX_SIZE`` (``KDS_MAX_BODY_BYTES``); a ``Content-Length`` over it is refused before
   the body is read, a chunked body as soon as it passes it: 413 ``payload-too-large``.
+  :func:`check_request` refuses a declared oversize body on unmatched paths too.
 - Time: ``REQUEST_TIMEOUT`` / ``RESPONSE_TIMEOUT`` come from ``KDS_REQUEST_TIMEOUT`` /
   ``KDS_RESPONSE_TIMEOUT`` (set by the app factory); Sanic answers 408 and closes the connection of
   a client that stops sending part-way through its request.
@@ -65,14 +66,27 @@ def rejected(request: Request) -> bool:
     return getattr(request.ctx, "rejected", False)
 
 
-async def check_target(request: Request) -> None:
-    """414 for a request target (path and query) longer than 8 KiB."""
+async def check_request(request: Request) -> None:
+    """414 for a request target over 8 KiB; 413 for a declared body over the limit on any path.
+
+    Sanic checks the body only for a matched route (it reads no body before routing); refusing a
+    ``Content-Length`` over the limit here makes 413 independent of the path, and spares draining it.
+    """
     if rejected(request):
         return
     if len(request.raw_url) > MAX_TARGET_BYTES:
-        if request.stream is not None:
-            request.stream.keep_alive = False
+        close_after(request)
         raise UriTooLong(f"the request target is longer than {MAX_TARGET_BYTES} bytes")
+    declared = request.headers.get("content-length")
+    limit = request.app.config.REQUEST_MAX_SIZE
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        close_after(request)
+        raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+
+
+def close_after(request: Request) -> None:
+    if request.stream is not None:
+        request.stream.keep_alive = False
 
 
 def oversized_head(request: Request) -> bool | None:

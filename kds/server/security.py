@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 def install(app: Sanic, settings: Settings) -> None:
     """In every worker: limits, CORS and authentication middleware."""
     limits.configure(app, settings)
-    app.on_request(limits.check_target)
+    app.on_request(limits.check_request)
     cors.install(app, settings)
     auth.install(app, settings)
 
