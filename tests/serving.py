@@ -76,7 +76,7 @@ class Server:
     def worker_pids(self) -> set[int]:
         """Pids of the worker processes (children of the main process that serve HTTP)."""
         records = self.log_records()
-        return {r.get("pid") or r["message"] for r in records if r.get("message", "").startswith("Worker ready")}
+        return {r["pid"] for r in records if r.get("message", "").startswith("Worker ready")}
 
     def alive(self) -> bool:
         return self.process.poll() is None

@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from time import monotonic
 from typing import TYPE_CHECKING
 
 from kds.db.connection import connection_kwargs
@@ -30,6 +31,8 @@ APPLICATION_NAME = "kds-serve"
 # an outage is driven by traffic and probes instead of a long exponential backoff.
 RECONNECT_TIMEOUT = 2.0
 PING_TIMEOUT = 1.0
+# Readiness stays up while every connection is busy, if a query succeeded this recently.
+BUSY_GRACE = 5.0
 
 
 class Database:
@@ -39,6 +42,8 @@ class Database:
         self.pool: AsyncConnectionPool | None = None
         self.active: set[psycopg.AsyncConnection] = set()
         self._check_task: asyncio.Task[None] | None = None
+        self.last_success = 0.0
+        self.last_broken = 0.0
 
     async def open(self) -> None:
         from psycopg_pool import AsyncConnectionPool
@@ -75,16 +80,22 @@ class Database:
         import psycopg
 
         assert self.pool is not None, "the pool is opened before the server starts"
-        try:
-            async with self.pool.connection(timeout=timeout) as conn:
-                self.active.add(conn)
-                try:
-                    yield conn
-                finally:
-                    self.active.discard(conn)
-        except (psycopg.OperationalError, psycopg.InterfaceError):
-            self.check_soon()
-            raise
+        async with self.pool.connection(timeout=timeout) as conn:
+            self.active.add(conn)
+            try:
+                yield conn
+            except psycopg.Error:
+                if conn.broken:
+                    self.last_broken = monotonic()
+                    self.check_soon()
+                raise
+            except Exception:  # e.g. not-found: the database answered
+                self.last_success = monotonic()
+                raise
+            else:
+                self.last_success = monotonic()
+            finally:
+                self.active.discard(conn)
 
     def check_soon(self) -> None:
         """Test the idle connections in the background (once at a time) after a connection broke."""
@@ -98,11 +109,19 @@ class Database:
             await self.pool.check()
 
     async def ping(self) -> bool:
-        """``SELECT 1`` through the pool within a short timeout: is the database usable right now?"""
+        """``SELECT 1`` through the pool within a short timeout: is the database usable right now?
+
+        When every connection is busy (the pool timed out) the database is still reachable if a
+        query succeeded a moment ago: a load spike must not take the pod out of its Service.
+        """
+        from psycopg_pool import PoolTimeout
+
         timeout = min(self.settings.pool_timeout, PING_TIMEOUT)
         try:
             async with asyncio.timeout(timeout * 2), self.connection(timeout=timeout) as conn:
                 await conn.execute("SELECT 1")
+        except PoolTimeout:
+            return self.last_success > self.last_broken and monotonic() - self.last_success < BUSY_GRACE
         except Exception:
             return False
         return True

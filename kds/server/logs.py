@@ -31,6 +31,7 @@ class JsonFormatter(logging.Formatter):
             "time": _timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
+            "pid": record.process,
             "message": record.getMessage(),
         }
         fields = getattr(record, "fields", None)
@@ -45,7 +46,7 @@ class TextFormatter(logging.Formatter):
     """``<time> <LEVEL> <message> key=value ...`` for humans at a terminal."""
 
     def format(self, record: logging.LogRecord) -> str:
-        parts = [_timestamp(record.created), f"{record.levelname:<7}", record.getMessage()]
+        parts = [_timestamp(record.created), f"{record.levelname:<7}", f"[{record.process}]", record.getMessage()]
         fields = getattr(record, "fields", None)
         if fields:
             parts.extend(f"{key}={value}" for key, value in fields.items())

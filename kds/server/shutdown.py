@@ -69,7 +69,6 @@ class WorkerShutdown:
             logging.INFO,
             "shutdown step 1/4: readiness off",
             signal=signal.Signals(signum).name,
-            pid=os.getpid(),
             shutdown_delay_s=self.settings.shutdown_delay,
             drain_timeout_s=self.settings.drain_timeout,
         )
@@ -123,7 +122,7 @@ class WorkerShutdown:
             cancelled_queries=cancelled,
         )
         metrics.mark_process_dead(os.getpid())
-        event(logging.INFO, "shutdown complete", pid=os.getpid(), total_s=_seconds(self.signal_at or self.drain_at))
+        event(logging.INFO, "shutdown complete", total_s=_seconds(self.signal_at or self.drain_at))
 
 
 class MainSignals:
@@ -150,7 +149,6 @@ class MainSignals:
                 logging.INFO,
                 "shutdown: signal received by the main process, forwarded to every worker",
                 signal=name,
-                pid=os.getpid(),
             )
             assert self._forward is not None
             self._forward(signum, frame)
