@@ -105,10 +105,14 @@ def start(
     env: dict[str, str] | None = None,
     port: int | None = None,
     workers: int = 1,
+    options: bool = True,
 ) -> Server:
+    """Start ``kds serve``; with ``options=False`` host, port, workers and URL come from ``env`` only."""
     port = port or free_port()
-    command = [sys.executable, "-m", "kds", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--database-url", database_url, "--workers", str(workers), *args]
+    command = [sys.executable, "-m", "kds", "serve", *args]
+    if options:
+        command += ["--host", "127.0.0.1", "--port", str(port), "--database-url", database_url]
+        command += ["--workers", str(workers)]
     environment = {k: v for k, v in os.environ.items() if not k.startswith("KDS_") or k == "KDS_TEST_DATABASE_URL"}
     environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
     environment.update(env or {})
@@ -121,7 +125,10 @@ def start(
     def up() -> bool:
         if not server.alive():
             raise AssertionError(f"kds serve exited with {process.returncode}:\n{server.log_text()}")
-        return server.is_live() and len(server.worker_pids()) >= workers
+        if not server.is_live():
+            return False
+        json_logs = "--log-format" not in args and (env or {}).get("KDS_LOG_FORMAT", "json") == "json"
+        return not json_logs or len(server.worker_pids()) >= workers
 
     try:
         wait_for(up, timeout=START_DEADLINE, interval=0.05, message="kds serve to answer /health/live")
@@ -138,3 +145,28 @@ def running(database_url: str, *args: str, log_path: Path, **kwargs: Any) -> Ite
         yield server
     finally:
         server.stop()
+
+
+def kds_backends(database_url: str, *, waiting_on_lock: bool = False) -> int:
+    """How many connections of ``kds serve`` the database has (optionally: waiting for a lock)."""
+    import psycopg
+
+    condition = " AND wait_event_type = 'Lock'" if waiting_on_lock else ""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'kds-serve'"
+            " AND datname = current_database()" + condition
+        ).fetchone()[0]
+
+
+def process_gone(pid: int) -> bool:
+    """True once ``pid`` has exited (a zombie waiting to be reaped counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    return "\nState:\tZ" in status

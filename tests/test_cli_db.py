@@ -56,3 +56,26 @@ def test_version() -> None:
 
     result = runner.invoke(app, ["--version"])
     assert (result.exit_code, result.stdout) == (0, f"kds {__version__}\n")
+
+
+def test_maintenance_commands_have_no_timeout_unless_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kds.cli.common import maintenance_timeout
+    from kds.settings import load_settings
+
+    assert maintenance_timeout(load_settings()) == 0.0
+    monkeypatch.setenv("KDS_STATEMENT_TIMEOUT", "10m")
+    assert maintenance_timeout(load_settings()) == 600.0
+
+
+def test_migrate_honours_an_explicit_statement_timeout(
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KDS_STATEMENT_TIMEOUT", "100ms")
+    with psycopg.connect(empty_database_url) as locker:
+        locker.execute("CREATE TABLE resource_references (id bigserial PRIMARY KEY)")
+        locker.commit()
+        locker.execute("LOCK TABLE resource_references IN ACCESS EXCLUSIVE MODE")
+        result = runner.invoke(app, ["db", "migrate", "--database-url", empty_database_url])
+        locker.rollback()
+    assert result.exit_code == 1
+    assert result.stderr == "query-timeout: the query took longer than the statement timeout\n"

@@ -170,4 +170,5 @@ def test_concurrent_migrations_apply_once(empty_database_url: str) -> None:
 
     with ThreadPoolExecutor(3) as pool:
         results = list(pool.map(lambda _: run(), range(3)))
-    assert sorted(len(r) for r in results) == [0, 0, 2]
+    # Each migration is applied by exactly one of the runners (which one may differ per migration).
+    assert sorted(m for applied in results for m in applied) == ["0001_base_schema", "0002_incident_indexes"]

@@ -458,7 +458,7 @@ def test_openapi_document_is_valid_and_generated_from_the_models(client: httpx.C
     assert document["openapi"].startswith("3.1")
     assert set(document["paths"]) == {
         "/api/v1/incidents", "/api/v1/incidents/{id}", "/health", "/health/ready", "/health/live", "/metrics",
-        "/api/v1/openapi.json",
+        "/api/v1/openapi.json", "/api/v1/audit/notifications",
     }  # fmt: skip
     schemas = document["components"]["schemas"]
     assert set(IncidentDetail.model_fields) == set(schemas["IncidentDetail"]["properties"])

@@ -15,7 +15,7 @@ import pytest
 
 from tests import factories
 from tests.pg import StandaloneServer
-from tests.serving import Server, running, wait_for
+from tests.serving import Server, kds_backends, running, wait_for
 
 PROBLEM = "https://api.kubernaut.io/problems/"
 DRIVER_TEXT = re.compile(
@@ -79,14 +79,6 @@ def test_database_outage_then_recovery_without_restart(standalone: StandaloneSer
         assert server.alive()
 
 
-def _waiting_on_lock(url: str) -> int:
-    with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'kds-serve'"
-            " AND datname = current_database() AND wait_event_type = 'Lock'"
-        ).fetchone()[0]
-
-
 def _metric(server: Server, line_start: str) -> float:
     for line in server.get("/metrics").text.splitlines():
         if line.startswith(line_start):
@@ -112,7 +104,9 @@ def test_statement_timeout_is_504_and_an_exhausted_pool_is_503(database_url: str
         results: dict[str, httpx.Response] = {}
         holder = threading.Thread(target=lambda: results.update(first=server.get("/api/v1/incidents")))
         holder.start()
-        wait_for(lambda: _waiting_on_lock(database_url) == 1, timeout=10, message="the first query to wait")
+        wait_for(
+            lambda: kds_backends(database_url, waiting_on_lock=True) == 1, timeout=10, message="the first query to wait"
+        )
         second = server.get("/api/v1/incidents")
         assert_problem(second, 503, "service-unavailable")
         assert second.headers["retry-after"] == "1"
@@ -158,4 +152,23 @@ def test_ndjson_export_of_thousands_of_rows(database_url: str, tmp_path: Path) -
             assert response.headers["transfer-encoding"] == "chunked"
             got = [orjson.loads(line)["id"] for line in response.iter_lines()]
         assert got == expected
-        assert server.get("/metrics").text.count('operation="stream_incidents",status="success"') == 1
+        # a failure after the first byte cuts the stream: the client sees an incomplete body, never a clean end
+        headers = {"Accept": "application/x-ndjson", "X-Request-ID": "cut-1"}
+        with httpx.stream("GET", server.url("/api/v1/incidents"), headers=headers, timeout=60) as response:
+            assert response.status_code == 200
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = 'kds-serve' AND datname = current_database()"
+                )
+            with pytest.raises(httpx.RemoteProtocolError, match="incomplete chunked read"):
+                for _ in response.iter_bytes():
+                    pass
+        records = wait_for(lambda: [r for r in server.log_records() if r.get("request_id") == "cut-1"], timeout=10)
+        assert {r["message"] for r in records} == {"request failed", "stream cut", "request"}
+        assert [r["status"] for r in records if r["message"] == "request"] == [503]
+        assert not [r for r in server.log_records() if r.get("level") == "error"]
+        metrics = server.get("/metrics").text
+        assert 'datastorage_query_total{operation="stream_incidents",status="success"} 1.0' in metrics
+        assert 'datastorage_query_total{operation="stream_incidents",status="service-unavailable"} 1.0' in metrics
+        assert server.get("/api/v1/incidents?limit=1").status_code == 200

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from kds import __version__
-from kds.cli import auth, db, incidents, serve
+from kds.cli import auth, db, incidents, serve, validate
 
 app = typer.Typer(
     name="kds",
@@ -16,6 +16,7 @@ app = typer.Typer(
 )
 app.add_typer(incidents.app, name="incidents")
 app.add_typer(db.app, name="db")
+app.command("validate-infra")(validate.validate_infra)
 app.command("serve")(serve.serve)
 app.add_typer(auth.app, name="auth")
 

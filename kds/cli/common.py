@@ -68,8 +68,22 @@ def settings(**options: Any) -> Settings:
     return load_settings(**options)
 
 
+def maintenance_timeout(config: Settings) -> float:
+    """Statement timeout of schema and bulk-data commands: none unless KDS_STATEMENT_TIMEOUT is set.
+
+    The 5 s default is sized for requests; an index build on a large table takes longer.
+    """
+    return config.statement_timeout if "statement_timeout" in config.model_fields_set else 0.0
+
+
 @contextmanager
-def session(config: Settings, *, read_only: bool, application_name: str = "kds-cli") -> Iterator[psycopg.Connection]:
+def session(
+    config: Settings,
+    *,
+    read_only: bool,
+    application_name: str = "kds-cli",
+    statement_timeout: float | None = None,
+) -> Iterator[psycopg.Connection]:
     """A connection to the configured (or embedded) database, closed on exit."""
     from kds.db.connection import connect
     from kds.db.source import resolve
@@ -78,7 +92,7 @@ def session(config: Settings, *, read_only: bool, application_name: str = "kds-c
     conn = connect(
         source.url,
         application_name=application_name,
-        statement_timeout=config.statement_timeout,
+        statement_timeout=config.statement_timeout if statement_timeout is None else statement_timeout,
         connect_timeout=config.connect_timeout,
         read_only=read_only,
     )

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 import typer
 
-from kds.cli.common import DatabaseUrlOption, reports_errors, session, settings
+from kds.cli.common import DatabaseUrlOption, maintenance_timeout, reports_errors, session, settings
 
 app = typer.Typer(help="Schema migrations and data.", no_args_is_help=True)
 
@@ -23,7 +23,8 @@ def migrate(database_url: str | None = DatabaseUrlOption) -> None:
     """Apply every pending migration (idempotent; running it twice is a no-op)."""
     from kds.db import migrate as migrations
 
-    with session(settings(database_url=database_url), read_only=False) as conn:
+    config = settings(database_url=database_url)
+    with session(config, read_only=False, statement_timeout=maintenance_timeout(config)) as conn:
         applied = migrations.migrate(conn)
     if applied:
         for migration_id in applied:
@@ -70,7 +71,8 @@ def seed(
     from kds.db import seed as seeding
 
     started = time.perf_counter()
-    with session(settings(database_url=database_url), read_only=False) as conn:
+    config = settings(database_url=database_url)
+    with session(config, read_only=False, statement_timeout=maintenance_timeout(config)) as conn:
         columns = (TextColumn("seeding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         stderr = Console(stderr=True)
         with Progress(*columns, console=stderr, disable=not stderr.is_terminal, transient=True) as progress:

@@ -112,11 +112,12 @@ class Index:
 
 INDEXES: tuple[Index, ...] = (
     Index("kds_rat_timestamp_idx", INCIDENT_TABLE, "newest-first listing and keyset paging"),
-    Index("kds_rat_history_timestamp_idx", INCIDENT_TABLE, "namespace filter through the resource join"),
+    Index("kds_rat_history_severity_timestamp_idx", INCIDENT_TABLE, "namespace (+ severity) pages and counts"),
     Index("kds_rat_severity_timestamp_idx", INCIDENT_TABLE, "severity filter"),
     Index("kds_rat_cluster_timestamp_idx", INCIDENT_TABLE, "cluster filter"),
     Index("kds_rat_environment_timestamp_idx", INCIDENT_TABLE, "environment filter"),
     Index("kds_rat_action_type_timestamp_idx", INCIDENT_TABLE, "action_type filter"),
     Index("kds_rat_alert_name_timestamp_idx", INCIDENT_TABLE, "alert_name filter"),
-    Index("kds_rr_namespace_idx", "resource_references", "namespace lookup"),
+    Index("kds_rr_namespace_id_idx", "resource_references", "namespace to resource ids, index-only"),
+    Index("kds_ah_resource_id_idx", "action_histories", "resource ids to history ids, index-only"),
 )

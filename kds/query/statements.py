@@ -81,15 +81,28 @@ class Statement:
     params: dict[str, Any]
 
 
+# Namespace lives two joins away; as an array of history ids it becomes one index condition per
+# partition on kds_rat_history_severity_timestamp_idx (bench/SQL_FINDINGS.md).
+_NAMESPACE_HISTORIES = sql.SQL(
+    "rat.action_history_id = ANY (ARRAY("
+    "SELECT ah.id FROM action_histories ah JOIN resource_references rr ON rr.id = ah.resource_id"
+    " WHERE rr.namespace = %(namespace)s))"
+)
+
+
 def _conditions(query: IncidentQuery) -> tuple[list[sql.Composable], dict[str, Any]]:
-    """WHERE conditions of the filters (not the cursor) and their parameters."""
+    """WHERE conditions on ``rat`` alone for the filters (not the cursor), and their parameters."""
     conditions: list[sql.Composable] = []
     params: dict[str, Any] = {}
     values = query.filter.model_dump()
     for name, (alias, column) in FILTER_COLUMNS.items():
-        if values[name] is not None:
+        if values[name] is None:
+            continue
+        params[name] = values[name]
+        if alias == "rr":
+            conditions.append(_NAMESPACE_HISTORIES)
+        else:
             conditions.append(sql.SQL("{} = {}").format(sql.Identifier(alias, column), sql.Placeholder(name)))
-            params[name] = values[name]
     if query.filter.since is not None:
         conditions.append(sql.SQL("rat.action_timestamp >= {}").format(sql.Placeholder("since")))
         params["since"] = query.filter.since
@@ -103,31 +116,44 @@ def _where(conditions: list[sql.Composable]) -> sql.Composable:
     return sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("TRUE")
 
 
+_PAGE = sql.SQL(
+    "WITH m AS {materialized} (SELECT rat.id, rat.action_timestamp FROM resource_action_traces rat WHERE {where}),"
+    " total AS (SELECT count(*) AS n FROM m),"
+    " ids AS (SELECT m.id, m.action_timestamp FROM m WHERE {keyset}"
+    " ORDER BY m.action_timestamp DESC, m.id DESC LIMIT %(fetch)s OFFSET %(offset)s),"
+    " page AS (SELECT rat.id, rat.action_timestamp, {doc} AS doc FROM ids"
+    " JOIN resource_action_traces rat ON rat.id = ids.id AND rat.action_timestamp = ids.action_timestamp"
+    " JOIN action_histories ah ON ah.id = rat.action_history_id"
+    " JOIN resource_references rr ON rr.id = ah.resource_id)"
+    " SELECT total.n, page.id, page.action_timestamp, page.doc FROM total LEFT JOIN page ON TRUE"
+    " ORDER BY page.action_timestamp DESC, page.id DESC"
+)
+
+
 def page_statement(query: IncidentQuery) -> Statement:
     """One round trip: the exact total and ``limit + 1`` rows (the extra one tells ``has_more``).
 
-    Columns: total, id, action_timestamp, document. With no matching row, one row with NULLs
-    beside the total.
+    Columns: total, id, action_timestamp, document; with no matching row, one row of NULLs beside
+    the total. The matches are found on ``resource_action_traces`` alone (every trace has its
+    history and resource, so the joins cannot change the count) and only the page rows are joined.
+    A namespace filter matches few rows: they are materialised once and both counted and sorted
+    in memory. Other filters can match most of the table: the count and the newest-first page
+    then each use their own index.
     """
     conditions, params = _conditions(query)
-    page_conditions = list(conditions)
+    keyset: sql.Composable = sql.SQL("TRUE")
     if query.cursor is not None:
-        page_conditions.append(
-            sql.SQL("(rat.action_timestamp, rat.id) < ({}, {})").format(
-                sql.Placeholder("cursor_ts"), sql.Placeholder("cursor_id")
-            )
+        keyset = sql.SQL("(m.action_timestamp, m.id) < ({}, {})").format(
+            sql.Placeholder("cursor_ts"), sql.Placeholder("cursor_id")
         )
         params["cursor_ts"] = query.cursor.action_timestamp
         params["cursor_id"] = query.cursor.id
     params["fetch"] = query.limit + 1
     params["offset"] = query.offset
-    statement = sql.SQL(
-        "WITH total AS (SELECT count(*) AS n FROM {from_} WHERE {where}),"
-        " page AS (SELECT rat.id, rat.action_timestamp, {doc} AS doc FROM {from_} WHERE {page_where}"
-        " ORDER BY {order} LIMIT %(fetch)s OFFSET %(offset)s)"
-        " SELECT total.n, page.id, page.action_timestamp, page.doc FROM total LEFT JOIN page ON TRUE"
-        " ORDER BY page.action_timestamp DESC, page.id DESC"
-    ).format(from_=FROM, where=_where(conditions), doc=LIST_DOCUMENT, page_where=_where(page_conditions), order=ORDER)
+    materialized = "MATERIALIZED" if query.filter.namespace is not None else "NOT MATERIALIZED"
+    statement = _PAGE.format(
+        materialized=sql.SQL(materialized), where=_where(conditions), keyset=keyset, doc=LIST_DOCUMENT
+    )
     return Statement(statement, params)
 
 

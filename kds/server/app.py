@@ -35,6 +35,7 @@ def create_app(settings: Settings) -> Sanic:
 
     app.ctx.state = WorkerState(settings=settings, database=Database(settings.database_url, settings))
     app.ctx.state.openapi = document_bytes()
+    app.ctx.state.cursor_key = settings.cursor_key
     app.ctx.shutdown = WorkerShutdown(app)
 
     app.on_request(observe.on_request)

@@ -11,13 +11,14 @@ methods and parameter names, anything else becomes ``other``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from time import perf_counter
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram
 
+from kds.audit.store import WRITE_COLUMNS
 from kds.errors import KdsError, Problem
+from kds.query.vocabulary import PARAMETERS
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -56,34 +57,8 @@ POOL_CONNECTIONS = Gauge(
 )
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-KNOWN_FIELDS = frozenset(
-    {
-        "limit",
-        "offset",
-        "severity",
-        "environment",
-        "since",
-        "until",
-        "cursor",
-        "namespace",
-        "cluster",
-        "action_type",
-        "alert_name",
-        "id",
-        "body",
-        # audit writes (SPEC 5.3)
-        "remediation_id",
-        "notification_id",
-        "recipient",
-        "channel",
-        "message_summary",
-        "status",
-        "sent_at",
-        "delivery_status",
-        "error_message",
-        "escalation_level",
-    }
-)
+# Validation-failure labels stay bounded: the query parameters and audit fields kds knows.
+KNOWN_FIELDS = frozenset({*PARAMETERS, *WRITE_COLUMNS, "id", "body"})
 OTHER = "other"
 OUTCOME_SUCCESS = "success"
 
@@ -101,7 +76,8 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
 def record_validation_failures(problems: Iterable[Problem]) -> None:
     for problem in problems:
         field = problem.name if problem.name in KNOWN_FIELDS else OTHER
-        VALIDATION_FAILURES.labels(field, problem.slug).inc()
+        # a problem may carry a finer reason than its slug (audit fields: missing, too_long, ...)
+        VALIDATION_FAILURES.labels(field, getattr(problem, "reason", problem.slug)).inc()
 
 
 def outcome(exception: BaseException) -> str:
@@ -113,34 +89,44 @@ def outcome(exception: BaseException) -> str:
     return classify(exception).slug
 
 
-@contextmanager
-def timed_query(operation: str) -> Iterator[None]:
-    """Time a database call into ``datastorage_query_duration_seconds`` / ``datastorage_query_total``."""
-    started = perf_counter()
-    status = OUTCOME_SUCCESS
-    try:
-        yield
-    except BaseException as exc:
-        status = outcome(exc) if isinstance(exc, Exception) else "cancelled"
-        raise
-    finally:
-        QUERY_DURATION.labels(operation).observe(perf_counter() - started)
-        QUERY_TOTAL.labels(operation, status).inc()
+class _Timed:
+    """Times a database call into a duration histogram and an outcome counter.
+
+    The outcome is ``success``, the slug the exception becomes, ``cancelled`` when the client went
+    away, or whatever the caller set in ``status`` (e.g. a stream cut after its first byte).
+    """
+
+    __slots__ = ("counter", "histogram", "label", "started", "status")
+
+    def __init__(self, histogram: Histogram, counter: Counter, label: str) -> None:
+        self.histogram = histogram
+        self.counter = counter
+        self.label = label
+        self.status: str | None = None
+        self.started = 0.0
+
+    def __enter__(self) -> _Timed:
+        self.started = perf_counter()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _: object) -> None:
+        if self.status is None:
+            if exc is None:
+                self.status = OUTCOME_SUCCESS
+            else:
+                self.status = outcome(exc) if isinstance(exc, Exception) else "cancelled"
+        self.histogram.labels(self.label).observe(perf_counter() - self.started)
+        self.counter.labels(self.label, self.status).inc()
 
 
-@contextmanager
-def timed_write(table: str) -> Iterator[None]:
-    """Time a database write into ``datastorage_write_duration_seconds`` / ``datastorage_write_total``."""
-    started = perf_counter()
-    status = OUTCOME_SUCCESS
-    try:
-        yield
-    except BaseException as exc:
-        status = outcome(exc) if isinstance(exc, Exception) else "cancelled"
-        raise
-    finally:
-        WRITE_DURATION.labels(table).observe(perf_counter() - started)
-        WRITE_TOTAL.labels(table, status).inc()
+def timed_query(operation: str) -> _Timed:
+    """``datastorage_query_duration_seconds`` / ``datastorage_query_total`` for one read."""
+    return _Timed(QUERY_DURATION, QUERY_TOTAL, operation)
+
+
+def timed_write(table: str) -> _Timed:
+    """``datastorage_write_duration_seconds`` / ``datastorage_write_total`` for one write."""
+    return _Timed(WRITE_DURATION, WRITE_TOTAL, table)
 
 
 def set_pool_connections(size: int, available: int, waiting: int) -> None:

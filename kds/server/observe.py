@@ -86,7 +86,7 @@ def instrumented(handler: Handler) -> Handler:
         try:
             return await handler(request, *args, **kwargs)
         except asyncio.CancelledError:
-            finish(request, CLIENT_CLOSED)
+            finish(request, getattr(request.ctx, "stream_status", CLIENT_CLOSED))
             raise
         finally:
             state.in_flight -= 1

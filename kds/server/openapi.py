@@ -260,4 +260,8 @@ def _document() -> dict[str, Any]:
 def document_bytes() -> bytes:
     import orjson
 
-    return orjson.dumps(document())
+    from kds.server.routes import audit
+
+    full = document()
+    audit.openapi(full)
+    return orjson.dumps(full)

@@ -104,6 +104,7 @@ def run(settings: Settings) -> None:
         workers=settings.workers,
         pool_size=settings.pool_size,
         embedded_database=source.embedded,
+        metrics_dir=str(metrics_dir),
     )
     try:
         Sanic.start_method = "fork"

@@ -17,6 +17,7 @@ class WorkerState:
     settings: Settings
     database: Database
     openapi: bytes = b""
+    cursor_key: bytes = b""
     # set by the shutdown sequence (kds.server.shutdown)
     shutting_down: bool = False
     draining: bool = False

@@ -11,11 +11,12 @@ if TYPE_CHECKING:
 
 
 def register(app: Sanic) -> None:
-    from kds.server.routes import health, incidents, meta
+    from kds.server.routes import audit, health, incidents, meta
 
     for method, template, handler in (
         ("GET", "/api/v1/incidents", incidents.list_incidents),
         ("GET", "/api/v1/incidents/<id>", incidents.get_incident),
+        ("POST", audit.ROUTE, audit.create_notification),
         ("GET", "/health", health.health),
         ("GET", "/health/ready", health.ready),
         ("GET", "/health/live", health.live),

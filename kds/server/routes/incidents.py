@@ -6,12 +6,14 @@ string to the core's parameters, picks JSON or NDJSON, and streams.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from kds.query import parse_incident_id, parse_incident_query
+from kds.query import IncidentQuery, parse_incident_id, parse_incident_query
 from kds.query.execute import afetch_incident, afetch_page, astream_incidents
+from kds.query.vocabulary import API_DEFAULT_LIMIT
 from kds.server import metrics, request_ids
 from kds.server.logs import event
 from kds.server.problems import classify, report
@@ -21,7 +23,6 @@ if TYPE_CHECKING:
     from sanic import Request
     from sanic.response import HTTPResponse
 
-API_DEFAULT_LIMIT = 100
 STREAM_CHUNK_BYTES = 64 * 1024
 
 
@@ -36,14 +37,16 @@ def wants_ndjson(request: Request) -> bool:
 
 
 async def list_incidents(request: Request) -> HTTPResponse | None:
-    query = parse_incident_query(query_parameters(request), default_limit=API_DEFAULT_LIMIT)
+    state = request.app.ctx.state
+    query = parse_incident_query(
+        query_parameters(request), default_limit=API_DEFAULT_LIMIT, cursor_key=state.cursor_key
+    )
     if wants_ndjson(request):
         await stream_incidents(request, query)
         return None
-    database = request.app.ctx.state.database
     with metrics.timed_query("list_incidents"):
-        async with database.connection() as conn:
-            page = await afetch_page(conn, query)
+        async with state.database.connection() as conn:
+            page = await afetch_page(conn, query, state.cursor_key)
     return json_bytes(page.to_json())
 
 
@@ -56,17 +59,17 @@ async def get_incident(request: Request, id: str) -> HTTPResponse:
     return json_bytes(body)
 
 
-async def stream_incidents(request: Request, query: object) -> None:
+async def stream_incidents(request: Request, query: IncidentQuery) -> None:
     """Every matching row as NDJSON, in chunks; memory does not grow with the result.
 
     The first row is fetched before the response starts, so a failure to run the query at all is
     still a problem+json response. A failure after the first byte can only cut the stream: the
-    chunked response then ends without its terminating chunk, which clients see as an error.
+    connection is aborted before the terminating chunk, which clients see as an incomplete body.
     """
     database = request.app.ctx.state.database
-    with metrics.timed_query("stream_incidents"):
+    with metrics.timed_query("stream_incidents") as timing:
         async with database.connection() as conn:
-            rows = astream_incidents(conn, query).__aiter__()  # type: ignore[arg-type]
+            rows = aiter(astream_incidents(conn, query))
             first = await anext(rows, None)
             request.ctx.streaming = True
             response = await request.respond(content_type=NDJSON)
@@ -89,7 +92,9 @@ async def stream_incidents(request: Request, query: object) -> None:
                 problem.log_level = problem.log_level or logging.WARNING
                 problem.cause = problem.cause or exc
                 report(request, problem)
-                event(logging.WARNING, "stream aborted", request_id=request_ids.of(request), slug=problem.slug)
+                event(logging.WARNING, "stream cut", request_id=request_ids.of(request), slug=problem.slug)
+                timing.status = problem.slug
                 request.ctx.stream_status = problem.status
                 request.transport.abort()
-                raise
+                # Sanic treats a cancelled handler whose connection is gone as finished, silently.
+                raise asyncio.CancelledError("stream cut") from exc

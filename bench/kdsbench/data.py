@@ -1,0 +1,77 @@
+"""Benchmark databases: kds schema + seeded incidents + the PostgREST `incidents` view."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from psycopg import sql
+
+from kdsbench.pg import Server
+
+REPO = Path(__file__).resolve().parents[2]
+# Every incident field of SPEC 5.1, from the same join kds uses.
+VIEW = """
+CREATE SCHEMA IF NOT EXISTS api;
+CREATE OR REPLACE VIEW api.incidents AS
+SELECT rat.id, rat.action_id, rat.correlation_id, rat.alert_name, rat.alert_severity AS severity,
+       rr.namespace, rat.cluster_name AS cluster, rat.environment, rat.action_type, rat.execution_status,
+       rat.action_timestamp, json_build_object('kind', rr.kind, 'name', rr.name) AS resource,
+       rat.model_used, rat.model_confidence, rat.effectiveness_score, rat.execution_duration_ms
+  FROM public.resource_action_traces rat
+  JOIN public.action_histories ah ON ah.id = rat.action_history_id
+  JOIN public.resource_references rr ON rr.id = ah.resource_id;
+DO $$ BEGIN CREATE ROLE web_anon NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+GRANT USAGE ON SCHEMA api TO web_anon;
+GRANT SELECT ON api.incidents TO web_anon;
+"""
+
+
+def database_name(incidents: int) -> str:
+    return f"kds_bench_{incidents}"
+
+
+def kds(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run the kds CLI of this checkout (long statements allowed: index builds on 1M rows take seconds)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "KDS_STATEMENT_TIMEOUT": "30m"}
+    return subprocess.run(
+        [sys.executable, "-m", "kds", *args], env=env, capture_output=True, text=True, timeout=timeout, check=True
+    )
+
+
+def _row_count(server: Server, dbname: str) -> int | None:
+    with server.connect() as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
+    if not exists:
+        return None
+    with server.connect(dbname) as conn:
+        table = conn.execute("SELECT to_regclass('resource_action_traces')").fetchone()[0]  # type: ignore[index]
+        if table is None:
+            return 0
+        return conn.execute("SELECT count(*) FROM resource_action_traces").fetchone()[0]  # type: ignore[index]
+
+
+def prepare(server: Server, incidents: int, log) -> str:
+    """A migrated, seeded, vacuumed database with exactly ``incidents`` rows; reused when already there."""
+    dbname = database_name(incidents)
+    url = server.url(dbname)
+    count = _row_count(server, dbname)
+    if count != incidents:
+        with server.connect() as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    migrated = kds("db", "migrate", "--database-url", url, timeout=1800).stdout.strip()
+    if count != incidents:
+        log(f"seeding {incidents:,} incidents into {dbname} ...")
+        kds("db", "seed", "--incidents", str(incidents), "--database-url", url, timeout=1800)
+    if migrated or count != incidents:
+        log(f"{dbname}: {migrated or 'schema up to date'}; VACUUM ANALYZE")
+        with server.connect(dbname) as conn:
+            conn.execute("VACUUM ANALYZE")
+    else:
+        log(f"{dbname}: reusing {incidents:,} seeded incidents")
+    with server.connect(dbname) as conn:
+        conn.execute(VIEW)
+    return url

@@ -1,0 +1,27 @@
+"""`kds serve` of this checkout, started like production would (workers, pool, no shutdown delay)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from kdsbench.data import REPO
+from kdsbench.proc import Service
+
+
+def start(db_url: str, port: int, workers: int, pool_size: int, work_dir: Path) -> Service:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "KDS_LOG_LEVEL": "warning"}
+    argv = [
+        sys.executable, "-m", "kds", "serve",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(workers), "--pool-size", str(pool_size),
+        "--shutdown-delay", "0", "--database-url", db_url,
+    ]  # fmt: skip
+    return Service.start(
+        "kds serve",
+        argv,
+        ready_url=f"http://127.0.0.1:{port}/health/ready",
+        log_path=work_dir / f"kds-{port}.log",
+        env=env,
+    )

@@ -1,0 +1,1 @@
+SELECT count(*) FROM resource_action_traces rat WHERE rat.alert_severity = %(sev)s AND action_history_id = ANY (ARRAY(SELECT ah.id FROM action_histories ah JOIN resource_references rr ON rr.id = ah.resource_id WHERE rr.namespace = %(ns)s))

@@ -1,0 +1,1 @@
+"""Infrastructure checks of ``kds validate-infra``: protocol and runner, the checks, presenters."""

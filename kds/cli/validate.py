@@ -1,0 +1,143 @@
+"""``kds validate-infra``: prove the database and configuration are ready (SPEC 6)."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from kds.cli.common import EXIT_INVALID, DatabaseUrlOption, fail, reports_errors
+
+if TYPE_CHECKING:
+    from kds.checks.runner import Context
+
+DEFAULT_TIMEOUT = "5s"
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def _duration(option: str, raw: str, *, positive: bool) -> float:
+    from kds.durations import parse_duration
+
+    try:
+        value = parse_duration(raw)
+    except ValueError as error:
+        raise fail(f"invalid-parameter: {option}={raw}: {error}", EXIT_INVALID) from None
+    if positive and value <= 0:
+        raise fail(f"invalid-parameter: {option}={raw}: must be greater than 0", EXIT_INVALID)
+    if value < 0:
+        raise fail(f"invalid-parameter: {option}={raw}: must not be negative", EXIT_INVALID)
+    return value
+
+
+def _ids(values: list[str]) -> list[str]:
+    """Repeatable options that also accept comma-separated lists."""
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def _locate_database(context: Context, database_url: str | None) -> None:
+    """Fill in the database URL (SPEC 2.3), or why there is none; never raises."""
+    import os
+
+    from kds.db.source import resolve
+    from kds.errors import ConfigurationError, EmbeddedUnavailable, KdsError
+    from kds.settings import Settings, load_settings
+
+    try:
+        settings = load_settings(database_url=database_url)
+    except ConfigurationError:
+        # The configuration check reports the bad value; the database checks still run.
+        settings = Settings.model_construct(database_url=database_url or os.environ.get("KDS_DATABASE_URL") or None)
+    try:
+        context.database_url = resolve(settings).url
+    except EmbeddedUnavailable as error:
+        context.database_error = str(error)
+        context.database_fix = "set KDS_DATABASE_URL or pass --database-url, or pip install 'kds[embedded]'"
+    except KdsError as error:
+        context.database_error = str(error)
+        context.database_fix = "set KDS_DATABASE_URL or pass --database-url"
+
+
+@reports_errors
+def validate_infra(
+    database_url: str | None = DatabaseUrlOption,
+    output: Format = typer.Option(Format.text, "-o", "--output", help="text (a table on a terminal) or json."),
+    junit: Path | None = typer.Option(
+        None, "--junit", help="Also write a JUnit XML report (one testcase per check) to FILE.", metavar="FILE"
+    ),
+    only: list[str] = typer.Option([], "--only", help="Run only this check (repeatable).", metavar="ID"),
+    skip: list[str] = typer.Option([], "--skip", help="Do not run this check (repeatable).", metavar="ID"),
+    strict: bool = typer.Option(False, "--strict", help="Warnings fail too (exit 1)."),
+    timeout: str = typer.Option(DEFAULT_TIMEOUT, "--timeout", help="Time limit of each check (5, 2.5, 500ms)."),
+    grace_period: str | None = typer.Option(
+        None,
+        "--grace-period",
+        help="The pods' terminationGracePeriodSeconds [env: KDS_TERMINATION_GRACE_PERIOD; default: 40s].",
+        show_default=False,
+    ),
+    server_url: str | None = typer.Option(
+        None, "--server-url", envvar="KDS_SERVER_URL", help="Base URL of a running kds serve to check."
+    ),
+    server_token: str | None = typer.Option(
+        None,
+        "--server-token",
+        envvar="KDS_SERVER_TOKEN",
+        help="Bearer token with metrics:read, when the server has authentication on.",
+        show_default=False,
+    ),
+) -> None:
+    """Check that the database, configuration and server are ready for kds (CI pre-deploy check).
+
+    Checks: database-connection, database-version, schema-version, required-tables, required-columns,
+    required-indexes, partitions, privileges, python-dependencies, configuration, server.
+    Exit 0 when nothing failed, 1 when a check failed (or warned, with --strict), 2 for an invalid invocation.
+    """
+    from kds.checks import catalogue, present
+    from kds.checks.runner import Context, run_checks
+
+    per_check = _duration("--timeout", timeout, positive=True)
+    grace = _duration("--grace-period", grace_period, positive=False) if grace_period is not None else None
+    try:
+        checks = catalogue.select(_ids(only), _ids(skip))
+    except ValueError as error:
+        raise fail(
+            f"invalid-parameter: unknown check id: {error} (known: {', '.join(catalogue.CHECK_IDS)})", EXIT_INVALID
+        ) from None
+    if not checks:
+        raise fail("invalid-parameter: --only/--skip leave no check to run", EXIT_INVALID)
+
+    context = Context(
+        timeout=per_check,
+        settings_overrides={"database_url": database_url, "termination_grace_period": grace},
+        server_url=server_url,
+        server_token=server_token,
+    )
+    if any(check.needs_database or check.opens_connection for check in checks):
+        _locate_database(context, database_url)
+    try:
+        outcomes = run_checks(checks, context, connect=catalogue.connect)
+    finally:
+        context.close()
+
+    if output is Format.json:
+        sys.stdout.write(present.to_json(outcomes))
+    else:
+        from rich.console import Console
+
+        console = Console(highlight=False)
+        if console.is_terminal:
+            present.render_table(outcomes, console, strict=strict)
+        else:
+            present.render_plain(outcomes, sys.stdout, strict=strict)
+    if junit is not None:
+        try:
+            junit.write_bytes(present.to_junit(outcomes, strict=strict))
+        except OSError as error:
+            raise fail(f"invalid-parameter: --junit={junit}: cannot write ({error.strerror})", EXIT_INVALID) from None
+    raise typer.Exit(present.exit_code(outcomes, strict=strict))
