@@ -33,6 +33,8 @@ RECONNECT_TIMEOUT = 2.0
 PING_TIMEOUT = 1.0
 # Readiness stays up while every connection is busy, if a query succeeded this recently.
 BUSY_GRACE = 5.0
+# During an outage every failed attempt would log; one warning per this many seconds is enough.
+WARNING_INTERVAL = 30.0
 
 
 class Database:
@@ -44,6 +46,7 @@ class Database:
         self._check_task: asyncio.Task[None] | None = None
         self.last_success = 0.0
         self.last_broken = 0.0
+        self._last_warning = -WARNING_INTERVAL
 
     async def open(self) -> None:
         from psycopg_pool import AsyncConnectionPool
@@ -72,7 +75,10 @@ class Database:
         await self.pool.open(wait=False)
 
     def _reconnect_failed(self, pool: AsyncConnectionPool) -> None:
-        event(logging.WARNING, "database connection attempts failed; retrying on demand", pool=pool.name)
+        now = monotonic()
+        if now - self._last_warning >= WARNING_INTERVAL:
+            self._last_warning = now
+            event(logging.WARNING, "cannot connect to the database; retrying on demand", pool=pool.name)
 
     @asynccontextmanager
     async def connection(self, *, timeout: float | None = None) -> AsyncIterator[psycopg.AsyncConnection]:

@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -93,7 +94,7 @@ def run(settings: Settings) -> None:
     signals = MainSignals(app, settings.shutdown_delay, on_exit=cleanup)
 
     @app.main_process_ready
-    async def _install_signals(app: Sanic, _: object) -> None:
+    async def _install_signals(app: Sanic) -> None:
         signals.install()
 
     event(
@@ -111,4 +112,5 @@ def run(settings: Settings) -> None:
         Sanic.serve(primary=app)
     finally:
         cleanup()
-    event(logging.INFO, "kds serve stopped")
+    since_signal = round(time.monotonic() - signals.first_at, 3) if signals.first_at is not None else None
+    event(logging.INFO, "kds serve stopped", total_s=since_signal)

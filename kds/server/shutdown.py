@@ -100,7 +100,7 @@ class WorkerShutdown:
         if self.drain_at is None:
             self.drain_at = monotonic()
         for task in self.state.background:
-            task.cancel()  # type: ignore[attr-defined]
+            task.cancel()
 
     # -- step 4 -------------------------------------------------------------------------------
     async def after_server_stop(self, app: Sanic) -> None:
