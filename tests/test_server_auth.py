@@ -218,8 +218,10 @@ def test_warning_once_when_auth_is_off_on_a_non_loopback_address(tmp_path: Path,
     from tests import serving
 
     # bound to every address; nothing but this test talks to it, over loopback
-    args = ("--host", "0.0.0.0", "--shutdown-delay", "0")
-    server = serving.start(database_url, *args, log_path=tmp_path / "any.log", workers=2)
+    port = serving.free_port()
+    env = {"KDS_HOST": "0.0.0.0", "KDS_PORT": str(port), "KDS_DATABASE_URL": database_url, "KDS_WORKERS": "2",
+           "KDS_SHUTDOWN_DELAY": "0"}  # fmt: skip
+    server = serving.start(database_url, log_path=tmp_path / "any.log", env=env, port=port, workers=2, options=False)
     try:
         assert server.get("/health/live").status_code == 200
     finally:

@@ -127,6 +127,30 @@ def test_body_over_the_limit_is_413_on_any_path(server: Server, path: str) -> No
     assert response.closed
 
 
+def test_chunked_body_over_the_limit_is_413(server: Server) -> None:
+    chunk = b"a" * 700
+    request = (
+        b"POST /api/v1/audit/notifications HTTP/1.1\r\nHost: kds\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n" + (b"%x\r\n" % len(chunk) + chunk + b"\r\n") * 2 + b"0\r\n\r\n"
+    )
+    response = exchange(server, request)
+    response.problem(413, "payload-too-large")
+    assert response.closed
+
+
+def test_body_sent_too_slowly_is_408(server: Server) -> None:
+    """Head in time, then half the declared body and silence: cut at the request timeout, not later."""
+    started = time.monotonic()
+    request = (
+        b"POST /api/v1/audit/notifications HTTP/1.1\r\nHost: kds\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 200\r\n\r\n" + b'{"remediation_id": "'
+    )
+    response = exchange(server, request)
+    response.problem(408, "request-timeout")
+    assert response.closed
+    assert REQUEST_TIMEOUT <= time.monotonic() - started < REQUEST_TIMEOUT + 2.0
+
+
 def test_slow_client_is_cut_at_the_request_timeout_while_others_are_served(
     client: httpx.Client, server: Server
 ) -> None:
