@@ -18,6 +18,7 @@ import orjson
 import psycopg
 import pytest
 
+from tests.measurements import report
 from tests.pg import StandaloneServer
 from tests.serving import running, wait_for
 
@@ -70,7 +71,7 @@ def test_exhausted_pool_answers_503_within_the_pool_timeout(database_url: str, t
                          if str(record.get("request_id", "")).startswith(f"burst-{count}-")
                          and record.get("message") == "request"]  # fmt: skip
             assert len(durations) == count
-            print(f"\n{count} requests on an exhausted pool: all 503 + Retry-After; server time max "
+            report(f"{count} requests on an exhausted pool: all 503 + Retry-After; server time max "
                   f"{max(durations):.3f}s, client time max {max(t for _, t in results):.3f}s "
                   f"(pool timeout {POOL_TIMEOUT}s)")  # fmt: skip
             assert max(durations) < POOL_TIMEOUT + 0.5
@@ -174,8 +175,8 @@ def test_database_outage_under_read_load(standalone: StandaloneServer, tmp_path:
     recovery = max(0.0, recovered - back)
     slowest = max(o.done - o.sent for o in outcomes)
     statuses = Counter(o.status for o in outcomes if o.kind != "ok")
-    print(
-        f"\noutage under load: sent {len(outcomes)}, succeeded {kinds['ok']}, failed with 503/504 {kinds['503/504']} "
+    report(
+        f"outage under load: sent {len(outcomes)}, succeeded {kinds['ok']}, failed with 503/504 {kinds['503/504']} "
         f"({dict(statuses)}), failed otherwise {kinds['other']}; outage {back - stopped:.2f}s; "
         f"recovery {recovery:.3f}s after the database returned; slowest request {slowest:.3f}s"
     )
