@@ -23,7 +23,7 @@ import psycopg
 import pytest
 
 from tests import factories
-from tests.serving import Server, kds_backends, process_gone, start, wait_for
+from tests.serving import Server, kds_backends, process_gone, spawn, start, wait_for
 
 DELAY = 3.0
 DRAIN = 10.0
@@ -214,5 +214,19 @@ def test_drain_timeout_cuts_what_is_left_and_cancels_its_query(database_url: str
         cut = messages(server, "shutdown step 3/4: drain timeout, requests cut")
         assert cut and cut[0]["in_flight"] == 1 and cut[0]["level"] == "warning"
         assert messages(server, "shutdown step 4/4")[0]["cancelled_queries"] == 1
+    finally:
+        server.stop()
+
+
+def test_a_signal_during_start_up_still_shuts_down_in_order(database_url: str, tmp_path: Path) -> None:
+    server = spawn(database_url, "--shutdown-delay", "0.5", "--pool-size", "1", log_path=tmp_path / "serve.log",
+                   workers=2)  # fmt: skip
+    try:
+        # the workers are being started and have not acknowledged yet
+        wait_for(lambda: "Starting worker" in server.log_text(), timeout=60, interval=0.001, message="a worker start")
+        server.signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
+        assert len(messages(server, "shutdown complete")) == 2
+        wait_for(lambda: kds_backends(database_url) == 0, timeout=5, message="the server's connections to close")
     finally:
         server.stop()

@@ -92,6 +92,7 @@ def run(settings: Settings) -> None:
     )
 
     signals = MainSignals(app, settings.shutdown_delay, on_exit=cleanup)
+    signals.watch()
 
     @app.main_process_ready
     async def _install_signals(app: Sanic) -> None:

@@ -58,6 +58,8 @@ class WorkerShutdown:
         """Replace Sanic's handlers (which stop the loop at once) with the delayed sequence."""
         for signum in SIGNALS:
             loop.add_signal_handler(signum, self.begin, signum)
+        if _early_signal is not None:  # received while the worker was starting
+            self.begin(_early_signal)
 
     def begin(self, signum: int) -> None:
         if self.signal_at is not None:
@@ -126,31 +128,58 @@ class WorkerShutdown:
 
 
 class MainSignals:
-    """The main process's SIGTERM/SIGINT handling around Sanic's worker manager."""
+    """The main process's SIGTERM/SIGINT handling around Sanic's worker manager.
+
+    :meth:`watch` runs before Sanic starts anything, :meth:`install` once the worker manager exists
+    (``main_process_ready``). A signal that arrives before the workers are up still ends in an
+    orderly shutdown: Sanic's manager would otherwise wait for the workers' start-up
+    acknowledgements forever (it re-queues the shutdown message while it waits), so that wait is
+    replaced by one that stops when shutdown began, and forked workers remember a signal received
+    before their own handlers exist.
+    """
 
     def __init__(self, app: Sanic, shutdown_delay: float, on_exit: Callable[[], None]) -> None:
         self.app = app
         self.shutdown_delay = shutdown_delay
         self.on_exit = on_exit
         self.first_at: float | None = None
+        self.pending: int | None = None
         self._forward: Callable[[int, Any], None] | None = None
+        self.main_pid = os.getpid()
+
+    def watch(self) -> None:
+        """Handle signals from now on (before the worker manager exists they are only recorded)."""
+        for signum in SIGNALS:
+            signal.signal(signum, self.handle)
 
     def install(self) -> None:
+        import multiprocessing.util
+
         manager = self.app.manager
         self._forward = manager.shutdown_signal
         for signum in SIGNALS:
             signal.signal(signum, self.handle)
+        manager.wait_for_ack = self._wait_for_ack  # this manager only
+        multiprocessing.util.register_after_fork(self, _prepare_forked_worker)
+        if self.pending is not None:  # arrived before the manager existed
+            self._forward(self.pending, None)
+            self._close_listeners_later()
+        elif manager._shutting_down and self.first_at is None:  # arrived while Sanic's own handler was in place
+            self.first_at = monotonic()
+            event(logging.INFO, "shutdown: signal received by the main process during start-up")
+            self._close_listeners_later()
 
     def handle(self, signum: int, frame: Any) -> None:
+        if os.getpid() != self.main_pid:  # a freshly forked worker that did not replace this handler yet
+            _remember_early_signal(signum, frame)
+            return
         name = signal.Signals(signum).name
         if self.first_at is None:
             self.first_at = monotonic()
-            event(
-                logging.INFO,
-                "shutdown: signal received by the main process, forwarded to every worker",
-                signal=name,
-            )
-            assert self._forward is not None
+            event(logging.INFO, "shutdown: signal received by the main process, forwarded to every worker", signal=name)
+            if self._forward is None:
+                self.pending = signum
+                return
             self._forward(signum, frame)
             self._close_listeners_later()
             return
@@ -158,6 +187,27 @@ class MainSignals:
         self._kill_children()
         self.on_exit()
         os._exit(128 + signum)
+
+    def _wait_for_ack(self) -> None:
+        """Sanic's ``WorkerManager.wait_for_ack``, but it stops waiting once shutdown began."""
+        from sanic.log import error_logger
+
+        manager = self.app.manager
+        misses = 0
+        while not manager._all_workers_ack():
+            if manager._shutting_down:
+                manager.shutdown()  # also signals workers started after the signal arrived
+                return  # the shutdown message stays queued for manager.monitor()
+            if manager.monitor_subscriber.poll(0.1):
+                message = manager.monitor_subscriber.recv()
+                if message != "__TERMINATE_EARLY__":
+                    manager.monitor_publisher.send(message)
+                    continue
+                misses = manager.THRESHOLD
+            misses += 1
+            if misses > manager.THRESHOLD:
+                error_logger.error("Not all workers acknowledged a successful start-up. Shutting down.")
+                manager.kill()
 
     def _close_listeners_later(self) -> None:
         import threading
@@ -176,8 +226,26 @@ class MainSignals:
     def _kill_children(self) -> None:
         import multiprocessing
 
-        pids = {process.pid for process in self.app.manager.processes if process.pid}
+        pids = set()
+        with contextlib.suppress(Exception):
+            pids.update(process.pid for process in self.app.manager.processes if process.pid)
         pids.update(child.pid for child in multiprocessing.active_children() if child.pid)
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+# -- a signal that reaches a worker before its event loop handles signals --------------------------
+_early_signal: int | None = None
+
+
+def _remember_early_signal(signum: int, _: Any) -> None:
+    global _early_signal
+    if _early_signal is None:
+        _early_signal = signum
+
+
+def _prepare_forked_worker(_: MainSignals) -> None:
+    """In each forked child: remember SIGTERM/SIGINT until the worker installs its real handlers."""
+    for signum in SIGNALS:
+        signal.signal(signum, _remember_early_signal)
