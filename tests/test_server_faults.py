@@ -74,7 +74,7 @@ def test_exhausted_pool_answers_503_within_the_pool_timeout(database_url: str, t
             report(f"{count} requests on an exhausted pool: all 503 + Retry-After; server time max "
                   f"{max(durations):.3f}s, client time max {max(t for _, t in results):.3f}s "
                   f"(pool timeout {POOL_TIMEOUT}s)")  # fmt: skip
-            assert max(durations) < POOL_TIMEOUT + 0.5
+            assert max(durations) < POOL_TIMEOUT + 1.0  # waited the pool timeout, not longer (CPU margin)
         assert server.get("/health/live").status_code == 200
         locker.rollback()
         holder.join(timeout=30)
