@@ -185,3 +185,23 @@ def test_database_outage_under_read_load(standalone: StandaloneServer, tmp_path:
     assert recovery <= RECOVERY_BOUND
     assert slowest < STATEMENT_TIMEOUT + 3.0  # no request hung beyond the statement timeout (+ pool and connect)
     assert "Traceback" not in log
+
+
+def test_response_timeout_is_a_503_problem_and_frees_the_connection(database_url: str, tmp_path: Path) -> None:
+    """KDS_RESPONSE_TIMEOUT cuts a request the database keeps waiting; its query does not linger."""
+    env = {"KDS_RESPONSE_TIMEOUT": "1", "KDS_STATEMENT_TIMEOUT": "30s"}
+    args = ("--pool-size", "1", "--shutdown-delay", "0")
+    with (
+        running(database_url, *args, log_path=tmp_path / "serve.log", env=env) as server,
+        psycopg.connect(database_url) as locker,
+    ):
+        locker.execute("LOCK TABLE resource_action_traces IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        response = server.get("/api/v1/incidents")
+        seconds = time.monotonic() - started
+        assert is_problem(response, 503, "service-unavailable")
+        assert response.headers["retry-after"] == "1"
+        assert 1.0 <= seconds < 3.0
+        wait_for(lambda: waiting_on_lock(database_url) == 0, timeout=5, message="the cut query to be cancelled")
+        locker.rollback()
+        assert server.get("/api/v1/incidents").status_code == 200  # the only pooled connection is usable
