@@ -73,8 +73,23 @@ def run(settings: Settings) -> None:
     from kds.server.supervisor import Supervisor
 
     configure_current_process(settings.log_format, settings.log_level)
+    from kds.server import security
+    from kds.server.timeouts import DeadlineHttpProtocol
+
+    try:
+        security.announce(settings)  # once per server: a bad tokens file stops the start here
+    except BaseException:
+        cleanup()
+        raise
     app = create_app(settings)
-    app.prepare(host=settings.host, port=settings.port, workers=settings.workers, motd=False, access_log=False)
+    app.prepare(
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        motd=False,
+        access_log=False,
+        protocol=DeadlineHttpProtocol,  # KDS_REQUEST_TIMEOUT bounds a whole request (kds.server.timeouts)
+    )
 
     signals = Supervisor(app, settings.shutdown_delay, on_exit=cleanup)
     signals.watch()
