@@ -67,3 +67,13 @@ def _clean_kds_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("KDS_") and name != "KDS_TEST_DATABASE_URL":
             monkeypatch.delenv(name)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Show what the fault, fuzz and limit tests measured (tests.measurements), also when they pass."""
+    from tests.measurements import LINES
+
+    if LINES:
+        terminalreporter.section("kds measurements")
+        for line in LINES:
+            terminalreporter.write_line(line)

@@ -98,7 +98,7 @@ class Server:
             self.process.wait(timeout=10)
 
 
-def start(
+def spawn(
     database_url: str,
     *args: str,
     log_path: Path,
@@ -107,7 +107,7 @@ def start(
     workers: int = 1,
     options: bool = True,
 ) -> Server:
-    """Start ``kds serve``; with ``options=False`` host, port, workers and URL come from ``env`` only."""
+    """Launch ``kds serve`` without waiting for it; with ``options=False`` everything comes from ``env``."""
     port = port or free_port()
     command = [sys.executable, "-m", "kds", "serve", *args]
     if options:
@@ -120,14 +120,20 @@ def start(
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True
         )
-    server = Server(process, port, log_path)
+    return Server(process, port, log_path)
+
+
+def start(database_url: str, *args: str, log_path: Path, workers: int = 1, **kwargs: Any) -> Server:
+    """Launch ``kds serve`` and wait until it answers ``/health/live`` with all its workers up."""
+    server = spawn(database_url, *args, log_path=log_path, workers=workers, **kwargs)
+    env = kwargs.get("env") or {}
 
     def up() -> bool:
         if not server.alive():
-            raise AssertionError(f"kds serve exited with {process.returncode}:\n{server.log_text()}")
+            raise AssertionError(f"kds serve exited with {server.process.returncode}:\n{server.log_text()}")
         if not server.is_live():
             return False
-        json_logs = "--log-format" not in args and (env or {}).get("KDS_LOG_FORMAT", "json") == "json"
+        json_logs = "--log-format" not in args and env.get("KDS_LOG_FORMAT", "json") == "json"
         return not json_logs or len(server.worker_pids()) >= workers
 
     try:

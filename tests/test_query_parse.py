@@ -34,6 +34,7 @@ def test_limit_bounds_accepted(limit: object) -> None:
         ("-1", "limit must be between 1 and 1000, got -1"),
         ("abc", "limit must be an integer between 1 and 1000, got 'abc'"),
         ("1.5", "limit must be an integer between 1 and 1000, got '1.5'"),
+        ("\u0661\u0660", "limit must be an integer between 1 and 1000, got '\u0661\u0660'"),
     ],
 )
 def test_limit_rejected(limit: str, detail: str) -> None:
@@ -175,7 +176,10 @@ def test_incident_id_accepted(raw: object) -> None:
     assert parse_incident_id(raw) == int(raw)
 
 
-@pytest.mark.parametrize("raw", ["0", "-1", "abc", "1' OR '1'='1", "99999999999999999999", str(2**63), "1.0", ""])
+@pytest.mark.parametrize(
+    "raw",
+    ["0", "-1", "abc", "\u0661\u0662", "\uff11\uff12", "1' OR '1'='1", "99999999999999999999", str(2**63), "1.0", ""],
+)
 def test_incident_id_rejected(raw: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         parse_incident_id(raw)

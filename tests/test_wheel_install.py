@@ -39,9 +39,10 @@ def run(*command: str | Path, env: dict[str, str] | None = None, timeout: float 
 def runtime_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     wheels = tmp_path_factory.mktemp("wheels")
     venv = tmp_path_factory.mktemp("venv") / "kds"
-    run(sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", wheels, ROOT)
-    run(sys.executable, "-m", "venv", venv)
-    run(venv / "bin" / "python", "-m", "pip", "install", "--quiet", "--no-index", "--find-links", wheels, "kds")
+    run(sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", wheels, ROOT, env=clean_env())
+    run(sys.executable, "-m", "venv", venv, env=clean_env())
+    pip = (venv / "bin" / "python", "-m", "pip")
+    run(*pip, "install", "--quiet", "--no-index", "--find-links", wheels, "kds", env=clean_env())
     return venv
 
 

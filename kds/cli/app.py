@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from kds import __version__
-from kds.cli import db, incidents, serve, validate
+from kds.cli import auth, db, incidents, serve, validate
 
 app = typer.Typer(
     name="kds",
@@ -18,6 +18,7 @@ app.add_typer(incidents.app, name="incidents")
 app.add_typer(db.app, name="db")
 app.command("validate-infra")(validate.validate_infra)
 app.command("serve")(serve.serve)
+app.add_typer(auth.app, name="auth")
 
 
 def _version(value: bool) -> None:

@@ -27,7 +27,7 @@ EXIT_INVALID = 2
 DatabaseUrlOption = typer.Option(
     None,
     "--database-url",
-    help="PostgreSQL URL [env: KDS_DATABASE_URL; default: the embedded server].",
+    help="PostgreSQL URL \\[env: KDS_DATABASE_URL; default: the embedded server].",
     show_default=False,
 )
 

@@ -64,5 +64,7 @@ def _serve(**options: object) -> None:
 
     try:
         run(config)
+    except KeyboardInterrupt:  # Ctrl-C before the server started handling signals
+        raise fail("kds serve: interrupted", 130) from None
     except OSError as exc:  # typically the address is already in use
         raise fail(f"kds serve: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", 1) from None

@@ -56,6 +56,8 @@ def encode(position: CursorPosition, key: bytes = DEFAULT_KEY) -> str:
 
 
 def decode(token: str, key: bytes = DEFAULT_KEY) -> CursorPosition:
+    if not token.isascii():  # kds's cursors are base64url; compare_digest refuses non-ASCII text
+        raise CursorError("cursor was not issued by kds or was altered")
     payload, _, signature = token.partition(".")
     if not payload or not signature or not hmac.compare_digest(signature, _signature(payload, key)):
         raise CursorError("cursor was not issued by kds or was altered")

@@ -27,7 +27,7 @@ from kds.query.vocabulary import (
 )
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_INTEGER = re.compile(r"^[+-]?\d+$")
+_INTEGER = re.compile(r"^[+-]?[0-9]+$")
 _TEXT_FILTERS = ("namespace", "cluster", "action_type", "alert_name")
 
 
@@ -272,7 +272,7 @@ def _insert_before(problems: list[Problem], extra: list[Problem], *, before_name
 def parse_incident_id(raw: str | int) -> int:
     """An incident id: an integer 1..2^63-1, else ``invalid-id``."""
     text = str(raw).strip()
-    if re.fullmatch(r"\d{1,19}", text):
+    if re.fullmatch(r"[0-9]{1,19}", text):
         value = int(text)
         if 1 <= value <= MAX_INCIDENT_ID:
             return value

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-_RELATIVE = re.compile(r"^(\d+)(s|m|h|d|w)$")
+_RELATIVE = re.compile(r"^(\d+)(s|m|h|d|w)$", re.ASCII)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -22,7 +22,7 @@ def parse_time(value: str, now: datetime) -> datetime:
             return now - timedelta(**{_UNITS[unit]: amount})
         except OverflowError:
             raise ValueError(f"duration {value!r} is too large") from None
-    if not re.match(r"^\d{4}-\d{2}-\d{2}", text):
+    if not re.match(r"^\d{4}-\d{2}-\d{2}", text, re.ASCII):
         raise ValueError(value)
     parsed = datetime.fromisoformat(text.replace("z", "Z").replace("t", "T"))
     if parsed.tzinfo is None:

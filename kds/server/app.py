@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from sanic import Sanic
 
-from kds.server import observe, routes
+from kds.server import observe, routes, security
 from kds.server.database import Database
 from kds.server.logs import logging_config
 from kds.server.problems import ProblemErrorHandler
@@ -40,6 +40,7 @@ def create_app(settings: Settings) -> Sanic:
 
     app.on_request(observe.on_request)
     app.on_response(observe.on_response)
+    security.install(app, settings)
     routes.register(app)
     app.before_server_start(_open_database)
     app.after_server_start(_start_worker)

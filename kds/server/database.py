@@ -33,6 +33,8 @@ RECONNECT_TIMEOUT = 2.0
 PING_TIMEOUT = 1.0
 # Readiness stays up while every connection is busy, if a query succeeded this recently.
 BUSY_GRACE = 5.0
+# During an outage every failed attempt would log; one warning per this many seconds is enough.
+WARNING_INTERVAL = 30.0
 
 
 class Database:
@@ -44,6 +46,7 @@ class Database:
         self._check_task: asyncio.Task[None] | None = None
         self.last_success = 0.0
         self.last_broken = 0.0
+        self._last_warning = -WARNING_INTERVAL
         # Requests queue for a connection here rather than in the pool's own queue, which wraps every
         # wait in a task (asyncio.wait_for): under load that cost more CPU than the rest of the pool.
         self._slots = asyncio.Semaphore(settings.pool_size)
@@ -76,7 +79,10 @@ class Database:
         await self.pool.open(wait=False)
 
     def _reconnect_failed(self, pool: AsyncConnectionPool) -> None:
-        event(logging.WARNING, "database connection attempts failed; retrying on demand", pool=pool.name)
+        now = monotonic()
+        if now - self._last_warning >= WARNING_INTERVAL:
+            self._last_warning = now
+            event(logging.WARNING, "cannot connect to the database; retrying on demand", pool=pool.name)
 
     @asynccontextmanager
     async def connection(self, *, timeout: float | None = None) -> AsyncIterator[psycopg.AsyncConnection]:
@@ -166,7 +172,8 @@ class Database:
         if self.pool is None:
             return 0, 0, 0
         stats = self.pool.get_stats()
-        return stats.get("pool_size", 0), stats.get("pool_available", 0), stats.get("requests_waiting", 0)
+        waiting = stats.get("requests_waiting", 0) + self._queued
+        return stats.get("pool_size", 0), stats.get("pool_available", 0), waiting
 
     async def close(self, *, grace: float = 1.0) -> int:
         """Cancel what still runs (after a drain timeout), close every connection; return how many were cancelled."""

@@ -102,10 +102,51 @@ def _query_parameters() -> list[dict[str, Any]]:
         else:
             schema["maxLength"] = 253
         parameters.append({"name": name, "in": "query", "description": field.description or name, "schema": schema})
+    for parameter in parameters:
+        # An empty value means "absent" (SPEC 3): ``limit=`` is the default limit, not an invalid one.
+        parameter["allowEmptyValue"] = True
     return parameters
 
 
+AUTH_ERRORS = {
+    "401": _problem("Authentication is on and the bearer token is missing or unknown (`unauthorized`)."),
+    "403": _problem("The token does not grant the operation's scope (`forbidden`)."),
+}
+# Authentication is optional (KDS_AUTH_TOKENS_FILE): either no credentials or a bearer token.
+OPTIONAL_BEARER = [{}, {"bearerAuth": []}]
+
+
+def _protected(operation: dict[str, Any], scope: str) -> dict[str, Any]:
+    operation["security"] = OPTIONAL_BEARER
+    operation["description"] = f"With authentication on, needs a bearer token with the scope `{scope}`."
+    operation["responses"] = {**operation["responses"], **AUTH_ERRORS}
+    return operation
+
+
 def document() -> dict[str, Any]:
+    document = _document()
+    paths = document["paths"]
+    for path, scope in (("/api/v1/incidents", "incidents:read"), ("/api/v1/incidents/{id}", "incidents:read"),
+                        ("/metrics", "metrics:read")):  # fmt: skip
+        _protected(paths[path]["get"], scope)
+    for operations in paths.values():
+        for operation in operations.values():
+            if operation.get("parameters"):
+                # transport limits (SPEC 5.6) reachable through parameters: a request target over 8 KiB
+                operation["responses"].setdefault("414", _problem("The request target is longer than 8 KiB."))
+    if "/api/v1/audit/notifications" in paths:
+        _protected(paths["/api/v1/audit/notifications"]["post"], "audit:write")
+    document["components"]["securitySchemes"] = {
+        "bearerAuth": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "Tokens listed (as SHA-256 digests) in KDS_AUTH_TOKENS_FILE; off when it is unset.",
+        }
+    }
+    return document
+
+
+def _document() -> dict[str, Any]:
     errors = {
         "400": _problem("Invalid input: every problem is listed in `errors`."),
         "503": _problem("Database unreachable, pool exhausted or shutting down (with Retry-After)."),

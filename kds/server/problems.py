@@ -112,7 +112,9 @@ def classify(exception: BaseException) -> HttpProblem:
         errors = [{"name": problem.name, "detail": problem.detail} for problem in exception.problems]
         return HttpProblem(exception.slug, exception.detail, errors=errors)
     if isinstance(exception, KdsError):
-        problem = HttpProblem(exception.slug, exception.detail, cause=exception.__cause__)
+        # An error may carry response headers (e.g. WWW-Authenticate) in a ``headers`` attribute.
+        headers = dict(getattr(exception, "headers", None) or {})
+        problem = HttpProblem(exception.slug, exception.detail, headers=headers, cause=exception.__cause__)
         if problem.status >= 500:
             problem.log_level = logging.WARNING if problem.status in (503, 504) else logging.ERROR
         return problem

@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -69,16 +70,32 @@ def run(settings: Settings) -> None:
 
     from kds.server.app import create_app
     from kds.server.logs import configure_current_process, event
-    from kds.server.shutdown import MainSignals
+    from kds.server.supervisor import Supervisor
 
     configure_current_process(settings.log_format, settings.log_level)
-    app = create_app(settings)
-    app.prepare(host=settings.host, port=settings.port, workers=settings.workers, motd=False, access_log=False)
+    from kds.server import security
+    from kds.server.timeouts import DeadlineHttpProtocol
 
-    signals = MainSignals(app, settings.shutdown_delay, on_exit=cleanup)
+    try:
+        security.announce(settings)  # once per server: a bad tokens file stops the start here
+    except BaseException:
+        cleanup()
+        raise
+    app = create_app(settings)
+    app.prepare(
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        motd=False,
+        access_log=False,
+        protocol=DeadlineHttpProtocol,  # KDS_REQUEST_TIMEOUT bounds a whole request (kds.server.timeouts)
+    )
+
+    signals = Supervisor(app, settings.shutdown_delay, on_exit=cleanup)
+    signals.watch()
 
     @app.main_process_ready
-    async def _install_signals(app: Sanic, _: object) -> None:
+    async def _install_signals(app: Sanic) -> None:
         signals.install()
 
     event(
@@ -96,4 +113,5 @@ def run(settings: Settings) -> None:
         Sanic.serve(primary=app)
     finally:
         cleanup()
-    event(logging.INFO, "kds serve stopped")
+    since_signal = round(time.monotonic() - signals.first_at, 3) if signals.first_at is not None else None
+    event(logging.INFO, "kds serve stopped", total_s=since_signal)

@@ -12,10 +12,7 @@ Worker process (:class:`WorkerShutdown`), on SIGTERM or SIGINT:
 
 Further signals in a worker are ignored: the main process owns the "second signal" rule.
 
-Main process (:class:`MainSignals`): the first signal is forwarded to the workers by Sanic's worker
-manager (as SIGINT); after the delay the main process closes its copy of the listening socket, so
-that once the workers stop accepting, new connections are refused rather than left queued. A second
-signal kills the workers and exits at once with 128 + the signal number.
+The main process's side (forwarding, the second-signal rule) is :mod:`kds.server.supervisor`.
 
 Every step is logged with its duration.
 """
@@ -23,7 +20,6 @@ Every step is logged with its duration.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -33,8 +29,6 @@ from typing import TYPE_CHECKING, Any
 from kds.server.logs import event
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from sanic import Sanic
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -58,6 +52,10 @@ class WorkerShutdown:
         """Replace Sanic's handlers (which stop the loop at once) with the delayed sequence."""
         for signum in SIGNALS:
             loop.add_signal_handler(signum, self.begin, signum)
+        if _early_signal is not None:  # received while the worker was starting
+            self.begin(_early_signal)
+        elif shutdown_requested():  # the main process began shutdown while this worker was starting
+            self.begin(signal.SIGINT)
 
     def begin(self, signum: int) -> None:
         if self.signal_at is not None:
@@ -100,7 +98,7 @@ class WorkerShutdown:
         if self.drain_at is None:
             self.drain_at = monotonic()
         for task in self.state.background:
-            task.cancel()  # type: ignore[attr-defined]
+            task.cancel()
 
     # -- step 4 -------------------------------------------------------------------------------
     async def after_server_stop(self, app: Sanic) -> None:
@@ -125,59 +123,38 @@ class WorkerShutdown:
         event(logging.INFO, "shutdown complete", total_s=_seconds(self.signal_at or self.drain_at))
 
 
-class MainSignals:
-    """The main process's SIGTERM/SIGINT handling around Sanic's worker manager."""
+# -- shutdown that began while a worker was starting ------------------------------------------------
+# A signal that reaches a starting worker can be lost (Sanic ignores SIGINT/SIGTERM for a moment
+# before it installs its loop handlers), so the main process also raises a flag in shared memory
+# before it signals the workers; a worker checks it once its own handlers are in place.
+_early_signal: int | None = None
+_requested: Any = None  # multiprocessing.RawValue shared with the forked workers
 
-    def __init__(self, app: Sanic, shutdown_delay: float, on_exit: Callable[[], None]) -> None:
-        self.app = app
-        self.shutdown_delay = shutdown_delay
-        self.on_exit = on_exit
-        self.first_at: float | None = None
-        self._forward: Callable[[int, Any], None] | None = None
 
-    def install(self) -> None:
-        manager = self.app.manager
-        self._forward = manager.shutdown_signal
-        for signum in SIGNALS:
-            signal.signal(signum, self.handle)
+def share_shutdown_flag() -> None:
+    """Create the shared flag (main process, before the workers are forked)."""
+    import multiprocessing
 
-    def handle(self, signum: int, frame: Any) -> None:
-        name = signal.Signals(signum).name
-        if self.first_at is None:
-            self.first_at = monotonic()
-            event(
-                logging.INFO,
-                "shutdown: signal received by the main process, forwarded to every worker",
-                signal=name,
-            )
-            assert self._forward is not None
-            self._forward(signum, frame)
-            self._close_listeners_later()
-            return
-        event(logging.WARNING, "shutdown: second signal, exiting now", signal=name, after_s=_seconds(self.first_at))
-        self._kill_children()
-        self.on_exit()
-        os._exit(128 + signum)
+    global _requested
+    _requested = multiprocessing.RawValue("b", 0)
 
-    def _close_listeners_later(self) -> None:
-        import threading
 
-        timer = threading.Timer(self.shutdown_delay, self._close_listeners)
-        timer.daemon = True
-        timer.start()
+def request_shutdown() -> None:
+    if _requested is not None:
+        _requested.value = 1
 
-    def _close_listeners(self) -> None:
-        for server_info in self.app.state.server_info:
-            sock = server_info.settings.get("sock")
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.close()
 
-    def _kill_children(self) -> None:
-        import multiprocessing
+def shutdown_requested() -> bool:
+    return _requested is not None and bool(_requested.value)
 
-        pids = {process.pid for process in self.app.manager.processes if process.pid}
-        pids.update(child.pid for child in multiprocessing.active_children() if child.pid)
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+
+def remember_early_signal(signum: int, _: Any = None) -> None:
+    global _early_signal
+    if _early_signal is None:
+        _early_signal = signum
+
+
+def prepare_forked_worker(_: object) -> None:
+    """In each forked child: remember SIGTERM/SIGINT until the worker installs its real handlers."""
+    for signum in SIGNALS:
+        signal.signal(signum, remember_early_signal)

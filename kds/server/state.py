@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import asyncio
+
     from sanic import Sanic
 
     from kds.server.database import Database
@@ -23,7 +25,8 @@ class WorkerState:
     draining: bool = False
     # requests inside a handler right now (the drain waits for these)
     in_flight: int = 0
-    background: list[object] = field(default_factory=list)
+    # per-worker background tasks (pool gauge), cancelled when the worker stops
+    background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 def of(app: Sanic) -> WorkerState:

@@ -1,1 +1,0 @@
-SELECT rat.action_timestamp, rat.id FROM resource_action_traces rat JOIN action_histories ah ON ah.id = rat.action_history_id JOIN resource_references rr ON rr.id = ah.resource_id WHERE rr.namespace = %(ns)s ORDER BY rat.action_timestamp DESC, rat.id DESC OFFSET 5000 LIMIT 1

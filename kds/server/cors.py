@@ -1,0 +1,69 @@
+"""CORS (SPEC 5.6): off unless ``KDS_CORS_ORIGINS`` lists origins (comma-separated, exact match).
+
+Off, responses carry no ``Access-Control-*`` header and browsers keep other origins out. On, a
+request whose ``Origin`` is listed gets that origin echoed (with ``Vary: Origin``), and a preflight
+(``OPTIONS`` with ``Access-Control-Request-Method``) from a listed origin is answered 204 before
+authentication (browsers send preflights without credentials). Other origins get nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sanic.response import HTTPResponse
+
+if TYPE_CHECKING:
+    from sanic import Request, Sanic
+
+    from kds.settings import Settings
+
+ALLOW_METHODS = "GET, POST, OPTIONS"
+ALLOW_HEADERS = "Authorization, Content-Type, Accept, X-Request-ID"
+EXPOSE_HEADERS = "X-Request-ID, Retry-After, WWW-Authenticate"
+MAX_AGE_SECONDS = "600"
+
+
+def install(app: Sanic, settings: Settings) -> None:
+    origins = frozenset(settings.cors_origin_list)
+    if not origins:
+        return
+    app.ctx.cors_origins = origins
+    app.on_request(preflight)
+    app.on_response(allow_origin)
+
+
+def allowed_origin(request: Request) -> str | None:
+    origin = request.headers.get("origin")
+    return origin if origin is not None and origin in request.app.ctx.cors_origins else None
+
+
+async def preflight(request: Request) -> HTTPResponse | None:
+    if request.method != "OPTIONS" or "access-control-request-method" not in request.headers:
+        return None
+    origin = allowed_origin(request)
+    if origin is None:
+        return None
+    return HTTPResponse(
+        status=204,
+        headers={
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Allow-Methods": ALLOW_METHODS,
+            "Access-Control-Allow-Headers": ALLOW_HEADERS,
+            "Access-Control-Max-Age": MAX_AGE_SECONDS,
+            "Vary": "Origin",
+        },
+    )
+
+
+async def allow_origin(request: Request, response: HTTPResponse) -> None:
+    """Echo a listed origin; ``Vary: Origin`` on every response, so caches keep origins apart."""
+    headers = response.headers
+    vary = headers.get("Vary")
+    if vary is None:
+        headers["Vary"] = "Origin"
+    elif "origin" not in vary.lower():
+        headers["Vary"] = f"{vary}, Origin"
+    origin = allowed_origin(request)
+    if origin is not None and "Access-Control-Allow-Origin" not in headers:
+        headers["Access-Control-Allow-Origin"] = origin
+        headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS

@@ -1,0 +1,120 @@
+"""Request limits of SPEC 5.6, each answered as problem+json with its own slug.
+
+How Sanic enforces them (``sanic/http/http1.py``) and what kds adds:
+
+- Header section: Sanic buffers the head until ``\\r\\n\\r\\n``; past ``Http.HEADER_MAX_SIZE`` it raises
+  ``PayloadTooLarge("Request header exceeds the size limit")`` before any request exists. That size
+  is ``min(REQUEST_MAX_HEADER_SIZE, REQUEST_BUFFER_SIZE - 4096, REQUEST_MAX_SIZE, 16384)``: the body
+  limit takes part, so :func:`configure` sets the class limit to 16 KiB again after the config, and
+  the header limit stays independent of ``KDS_MAX_BODY_BYTES``.
+- Request target: Sanic has no URL limit of its own (only the head limit above). A target over 8 KiB
+  is refused by :func:`check_request` (request middleware, before authentication); a request line so
+  long that the head overflows is told apart from big headers by :func:`oversized_head` (the
+  request line is still in the receive buffer) and answered 414, not 431.
+- Body: ``REQUEST_MAX_SIZE`` (``KDS_MAX_BODY_BYTES``); a ``Content-Length`` over it is refused before
+  the body is read, a chunked body as soon as it passes it: 413 ``payload-too-large``.
+  :func:`check_request` refuses a declared oversize body on unmatched paths too.
+- Time: ``REQUEST_TIMEOUT`` / ``RESPONSE_TIMEOUT`` come from ``KDS_REQUEST_TIMEOUT`` /
+  ``KDS_RESPONSE_TIMEOUT`` (set by the app factory); Sanic answers 408 and closes the connection of
+  a client that stops sending part-way through its request.
+
+Protocol-level rejections (a malformed or oversized request, a timeout) are answered before
+authentication; routing results (404, 405) after it. :func:`note_rejection` marks the former.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sanic.exceptions import MethodNotAllowed, NotFound, PayloadTooLarge, SanicException
+from sanic.http.http1 import Http
+
+from kds.server import problems
+
+if TYPE_CHECKING:
+    from sanic import Request, Sanic
+    from sanic.response import HTTPResponse
+
+    from kds.settings import Settings
+
+MAX_TARGET_BYTES = 8 * 1024
+MAX_HEADER_BYTES = 16 * 1024
+
+
+class UriTooLong(SanicException):
+    status_code = 414
+    quiet = True
+
+
+def configure(app: Sanic, settings: Settings) -> None:
+    """Header limit 16 KiB whatever the body limit; the 414/431 split; early rejections."""
+    app.config.REQUEST_MAX_HEADER_SIZE = MAX_HEADER_BYTES
+    app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
+    Http.set_header_max_size(MAX_HEADER_BYTES)
+    app.exception(PayloadTooLarge)(oversized)
+    app.signal("http.lifecycle.exception")(note_rejection)
+
+
+async def note_rejection(request: Request, exception: BaseException) -> None:
+    """Mark requests refused before routing, so that middleware does not ask them for a token."""
+    if request is not None and not isinstance(exception, NotFound | MethodNotAllowed):
+        request.ctx.rejected = True
+
+
+def rejected(request: Request) -> bool:
+    """Was this request refused by the protocol layer (malformed, too large, too slow)?"""
+    return getattr(request.ctx, "rejected", False)
+
+
+async def check_request(request: Request) -> None:
+    """414 for a request target over 8 KiB; 413 for a declared body over the limit on any path.
+
+    Sanic checks the body only for a matched route (it reads no body before routing); refusing a
+    ``Content-Length`` over the limit here makes 413 independent of the path, and spares draining it.
+    """
+    if rejected(request):
+        return
+    if len(request.raw_url) > MAX_TARGET_BYTES:
+        close_after(request)
+        raise UriTooLong(f"the request target is longer than {MAX_TARGET_BYTES} bytes")
+    declared = request.headers.get("content-length")
+    limit = request.app.config.REQUEST_MAX_SIZE
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        close_after(request)
+        raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+
+
+def close_after(request: Request) -> None:
+    if request.stream is not None:
+        request.stream.keep_alive = False
+
+
+def oversized_head(request: Request) -> bool | None:
+    """For a head over the limit: True when the request line itself is too long (None: not a head error)."""
+    stream = getattr(request, "stream", None)
+    buffer = getattr(stream, "recv_buffer", None)
+    if buffer is None:
+        return None
+    end = buffer.find(b"\r\n", 0, MAX_HEADER_BYTES + 2)
+    request_line = bytes(buffer[:end]) if end != -1 else bytes(buffer[: MAX_HEADER_BYTES + 2])
+    parts = request_line.split(b" ")
+    target = parts[1] if len(parts) > 1 else request_line
+    return end == -1 or len(target) > MAX_TARGET_BYTES
+
+
+def oversized(request: Request, exception: PayloadTooLarge) -> HTTPResponse:
+    """413 for a body over the limit; 414 or 431 for a head over 16 KiB (Sanic says 413 for both)."""
+    if "header" in str(exception).lower():
+        if oversized_head(request):
+            problem = problems.HttpProblem(
+                "uri-too-long", f"the request target is longer than {MAX_TARGET_BYTES} bytes"
+            )
+        else:
+            problem = problems.HttpProblem(
+                "headers-too-large", f"the request header section is larger than {MAX_HEADER_BYTES} bytes"
+            )
+        return problems.render(request, problem)
+    problem = problems.HttpProblem(
+        "payload-too-large", f"the request body is larger than {request.app.config.REQUEST_MAX_SIZE} bytes"
+    )
+    return problems.render(request, problem)
