@@ -47,10 +47,6 @@ class Database:
         self.last_success = 0.0
         self.last_broken = 0.0
         self._last_warning = -WARNING_INTERVAL
-        # Requests queue for a connection here rather than in the pool's own queue, which wraps every
-        # wait in a task (asyncio.wait_for): under load that cost more CPU than the rest of the pool.
-        self._slots = asyncio.Semaphore(settings.pool_size)
-        self._queued = 0
 
     async def open(self) -> None:
         from psycopg_pool import AsyncConnectionPool
@@ -90,7 +86,7 @@ class Database:
         import psycopg
 
         assert self.pool is not None, "the pool is opened before the server starts"
-        async with self._slot(timeout) as remaining, self.pool.connection(timeout=remaining) as conn:
+        async with self.pool.connection(timeout=timeout) as conn:
             self.active.add(conn)
             try:
                 yield conn
@@ -106,37 +102,6 @@ class Database:
                 self.last_success = monotonic()
             finally:
                 self.active.discard(conn)
-
-    @asynccontextmanager
-    async def _slot(self, timeout: float | None) -> AsyncIterator[float]:
-        """One of ``pool_size`` slots, waiting at most ``timeout`` (default: the pool timeout).
-
-        Yields the time left for the pool itself; fails like the pool would (PoolTimeout after the
-        timeout, TooManyRequests when too many requests are queued already).
-        """
-        from psycopg_pool import PoolTimeout, TooManyRequests
-
-        wait = self.settings.pool_timeout if timeout is None else timeout
-        slots = self._slots
-        if slots.locked():
-            if self._queued >= max(100, 20 * self.settings.pool_size):
-                raise TooManyRequests(f"{self._queued} requests are waiting for a database connection")
-            started = monotonic()
-            self._queued += 1
-            try:
-                async with asyncio.timeout(wait):
-                    await slots.acquire()
-            except TimeoutError:
-                raise PoolTimeout(f"couldn't get a connection after {wait:.2f} sec") from None
-            finally:
-                self._queued -= 1
-            wait = max(0.001, wait - (monotonic() - started))
-        else:
-            await slots.acquire()  # a free slot: no wait
-        try:
-            yield wait
-        finally:
-            slots.release()
 
     def check_soon(self) -> None:
         """Test the idle connections in the background (once at a time) after a connection broke."""
@@ -172,8 +137,7 @@ class Database:
         if self.pool is None:
             return 0, 0, 0
         stats = self.pool.get_stats()
-        waiting = stats.get("requests_waiting", 0) + self._queued
-        return stats.get("pool_size", 0), stats.get("pool_available", 0), waiting
+        return stats.get("pool_size", 0), stats.get("pool_available", 0), stats.get("requests_waiting", 0)
 
     async def close(self, *, grace: float = 1.0) -> int:
         """Cancel what still runs (after a drain timeout), close every connection; return how many were cancelled."""
