@@ -68,7 +68,9 @@ async def afetch_page(
 ) -> EncodedPage:
     """The page in one row, read in binary format: the documents arrive as the bytes the response sends."""
     statement = page_document_statement(query)
-    cur = await conn.execute(statement.query, statement.params, binary=True)
+    # Prepared from the first use on each pooled connection (psycopg's default waits for 5): planning
+    # this statement over every partition costs more than running it (bench/SQL_FINDINGS.md, 4).
+    cur = await conn.execute(statement.query, statement.params, binary=True, prepare=True)
     row = await cur.fetchone()
     assert row is not None, "the page statement always returns one row"
     return assemble_encoded_page(query, row, cursor_key)
@@ -78,7 +80,7 @@ async def afetch_incident(conn: psycopg.AsyncConnection, incident_id: int) -> by
     statement = detail_statement(incident_id)
     cur = conn.cursor()
     _raw_text(cur)
-    await cur.execute(statement.query, statement.params)
+    await cur.execute(statement.query, statement.params, prepare=True)
     row = await cur.fetchone()
     if row is None:
         raise _not_found(incident_id)
