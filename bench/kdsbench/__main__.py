@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from kdsbench import data, floor, kds_side, pg, postgrest, report, targets, wrk
+from kdsbench import data, extras, floor, kds_side, pg, postgrest, profile, report, targets, wrk
 from kdsbench.proc import Service, ServiceFailed
 
 BENCH = Path(__file__).resolve().parents[1]
@@ -38,6 +38,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--kds-workers", type=int, default=2)
     parser.add_argument("--postgrest-only", action="store_true", help="do not start kds serve")
     parser.add_argument("--work-dir", type=Path, default=Path(os.environ.get("KDS_BENCH_DIR", "/tmp/kds-bench")))
+    parser.add_argument("--profile", action="store_true", help="py-spy a kds worker under load (first size)")
+    parser.add_argument("--extra-runs", type=int, default=7, help="runs of each extra measurement (0: skip them)")
     parser.add_argument("--keep-server", action="store_true", help="leave the bench PostgreSQL running")
     parser.add_argument("--output", type=Path, default=BENCH / "RESULTS.md")
     args = parser.parse_args(argv)
@@ -99,16 +101,25 @@ def bench_size(args: argparse.Namespace, server: pg.Server, incidents: int, tool
             for conns in connections:
                 for t in order:
                     pid = services[t.name].pid
+                    load = os.getloadavg()[0]
                     before = (pg.process_tree_cpu(pid), pg.process_tree_cpu(server.postmaster_pid()))
                     run = wrk.run(tools["wrk"], t, scripts[t.name], conns, args.duration)
                     after = (pg.process_tree_cpu(pid), pg.process_tree_cpu(server.postmaster_pid()))
                     result.samples.append(
-                        report.Sample(t.name, conns, rnd, run, after[0] - before[0], after[1] - before[1])
+                        report.Sample(t.name, conns, rnd, run, after[0] - before[0], after[1] - before[1], load)
                     )
                     log(
                         f"{dbname} round {rnd + 1}/{args.rounds} {t.name:9} c={conns:<2} {run.rps:8.1f} req/s "
-                        f"p50 {run.p50_ms:7.2f} ms p99 {run.p99_ms:7.2f} ms errors {run.errors}"
+                        f"p50 {run.p50_ms:7.2f} ms p99 {run.p99_ms:7.2f} ms errors {run.errors} load {load:.1f}"
                     )
+        if "kds" in services and args.profile and incidents == int(args.sizes.split(",")[0]):
+            kds_target = next(t for t in chosen if t.name == "kds")
+            result.profile = profile_worker(args, tools, services["kds"].pid, kds_target, scripts["kds"], dbname)
+        if "kds" in services and args.extra_runs > 0:
+            port = next(t for t in chosen if t.name == "kds").port
+            result.extras.timings.append(extras.export_time(port, url, args.extra_runs, log))
+            if incidents == max(int(n) for n in args.sizes.split(",")):
+                result.extras.memory = extras.export_memory(port, services["kds"].pid, log)
     finally:
         for service in services.values():
             service.stop()
@@ -121,6 +132,21 @@ def bench_size(args: argparse.Namespace, server: pg.Server, incidents: int, tool
     return result
 
 
+def profile_worker(args: argparse.Namespace, tools: dict, server_pid: int, target, lua: Path, dbname: str) -> list[str]:
+    import psutil
+
+    children = [p for p in psutil.Process(server_pid).children(recursive=True) if "kds" in " ".join(p.cmdline())]
+    # the workers are the children that served the wrk rounds: the ones with the most CPU time
+    workers = sorted(children, key=lambda p: -sum(p.cpu_times()[:2]))[: args.kds_workers]
+    raw = args.work_dir / f"py-spy-{dbname}.txt"
+    seconds = args.duration
+    log(f"{dbname}: py-spy on kds worker {workers[0].pid} for {seconds} s under wrk at 32 connections")
+    load = lambda: wrk.run(tools["wrk"], target, lua, 32, seconds + 4)  # noqa: E731
+    profile.while_loaded(profile.ensure_installed(), workers[0].pid, seconds, raw, load)
+    header = f"py-spy raw samples: `{raw}` (one of {len(workers)} workers, {seconds} s, 250 Hz)"
+    return [header, "", *profile.summarise(raw)]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.work_dir.mkdir(parents=True, exist_ok=True)
@@ -131,6 +157,13 @@ def main(argv: list[str] | None = None) -> int:
         described = machine(server, tools["postgrest"], tools["wrk"])
         tools["indexes"] = data.expected_indexes(server)
         results = [bench_size(args, server, int(n), tools) for n in args.sizes.split(",")]
+        cli: list[extras.Timing] = []
+        if args.extra_runs > 0:
+            url = server.url(data.database_name(results[0].incidents))
+            runs = max(args.extra_runs, 5)
+            listing = ["incidents", "list", "--database-url", url]
+            cli.append(extras.cli_wall("`kds incidents list` (cold process)", listing, runs, log))
+            cli.append(extras.cli_wall("`kds --help` (cold process)", ["--help"], runs, log))
         described["load average at end"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
         config = {
             "benchmark request": "namespace=<one of 20, rotated>, severity=high, limit 50, newest first, exact total",
@@ -142,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             f"connections {args.connections}, 2 threads (1 for 1 connection), 127.0.0.1",
             "floor": f"pgbench -M prepared, {args.floor_duration} s per run, unix socket",
         }
-        args.output.write_text(report.render(described, config, results))
+        args.output.write_text(report.render(described, config, results, cli))
         log(f"wrote {args.output}")
     except (ServiceFailed, AssertionError, subprocess.CalledProcessError) as exc:
         log(f"FAILED: {exc}")

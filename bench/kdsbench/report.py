@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
+from kdsbench.extras import Extras, Timing
 from kdsbench.floor import FloorResult
 from kdsbench.wrk import WrkResult
 
@@ -17,6 +18,7 @@ class Sample:
     wrk: WrkResult
     server_cpu_s: float
     db_cpu_s: float
+    load: float = 0.0  # 1-minute load average when the run started
 
 
 @dataclass
@@ -27,6 +29,11 @@ class SizeResult:
     samples: list[Sample] = field(default_factory=list)
     floor: dict[str, list[FloorResult]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    extras: Extras = field(default_factory=Extras)
+    profile: list[str] = field(default_factory=list)
+
+    def picked(self, server: str, connections: int) -> list[Sample]:
+        return [s for s in self.samples if s.server == server and s.connections == connections]
 
 
 def _med(values: list[float]) -> float:
@@ -52,14 +59,14 @@ def _server_rows(result: SizeResult, connections: int) -> list[str]:
             f"| {_spread([s.wrk.p99_ms for s in picked], '{:.2f}')} "
             f"| {sum(s.wrk.errors for s in picked)} "
             f"| {1000 * sum(s.server_cpu_s for s in picked) / requests:.2f} "
-            f"| {1000 * sum(s.db_cpu_s for s in picked) / requests:.2f} |"
+            f"| {1000 * sum(s.db_cpu_s for s in picked) / requests:.2f} "
+            f"| {min(s.load for s in picked):.1f}-{max(s.load for s in picked):.1f} |"
         )
     return rows
 
 
-def _ratios(result: SizeResult, connections: int) -> list[str]:
-    if not {"kds", "PostgREST"} <= set(result.servers):
-        return []
+def ratio_values(result: SizeResult, connections: int) -> tuple[list[float], list[float]]:
+    """Per round: kds/PostgREST throughput and kds/PostgREST p99 (the two ran back to back)."""
     by_round: dict[int, dict[str, Sample]] = {}
     for s in result.samples:
         if s.connections == connections:
@@ -67,14 +74,87 @@ def _ratios(result: SizeResult, connections: int) -> list[str]:
     pairs = [r for r in by_round.values() if {"kds", "PostgREST"} <= set(r)]
     throughput = [p["kds"].wrk.rps / p["PostgREST"].wrk.rps for p in pairs if p["PostgREST"].wrk.rps]
     p99 = [p["kds"].wrk.p99_ms / p["PostgREST"].wrk.p99_ms for p in pairs if p["PostgREST"].wrk.p99_ms]
+    return throughput, p99
+
+
+def _ratios(result: SizeResult, connections: int) -> list[str]:
+    if not {"kds", "PostgREST"} <= set(result.servers):
+        return []
+    throughput, p99 = ratio_values(result, connections)
     return [
         f"- kds/PostgREST throughput at {connections} connection(s): {_spread(throughput, '{:.2f}')}x",
         f"- kds/PostgREST p99 latency at {connections} connection(s): {_spread(p99, '{:.2f}')}x",
     ]
 
 
-def render(machine: dict[str, str], config: dict[str, str], sizes: list[SizeResult]) -> str:
+def _extras(result: SizeResult) -> list[str]:
+    out: list[str] = []
+    for timing in result.extras.timings:
+        out += [
+            f"### {timing.label}",
+            "",
+            f"- {timing.spread()}; {timing.detail}; load average {timing.load[0]:.1f} -> {timing.load[1]:.1f}",
+            "",
+        ]
+    memory = result.extras.memory
+    if memory is not None:
+        out += [
+            "### Whole-table NDJSON export: memory of the streaming worker",
+            "",
+            f"- `GET /api/v1/incidents` with `Accept: application/x-ndjson`, no filter: {memory.rows:,} rows in "
+            f"{memory.seconds:.1f} s ({memory.rows / memory.seconds:,.0f} rows/s); "
+            f"worker RSS {memory.baseline_mb:.0f} MB before, **peak {memory.peak_mb:.0f} MB** "
+            f"(psutil, every 10 ms, {memory.samples} samples); "
+            f"load average {memory.load[0]:.1f} -> {memory.load[1]:.1f}",
+            "",
+        ]
+    return out
+
+
+def _cell_ratio(values: list[float]) -> str:
+    return _spread(values, "{:.2f}") + "x" if values else "n/a"
+
+
+def summary(sizes: list[SizeResult], cli: list[Timing]) -> list[str]:
+    """SPEC 8's bars next to the measured medians (kds/PostgREST ratios are per interleaved round)."""
+    rows: list[tuple[str, str, str]] = []
+    for result in sizes:
+        n = f"{result.incidents:,}"
+        if {"kds", "PostgREST"} <= set(result.servers):
+            throughput, p99 = ratio_values(result, 32)
+            rows.append((f"throughput kds/PostgREST, 32 connections, {n}", ">= 2.5x", _cell_ratio(throughput)))
+            rows.append((f"p99 kds/PostgREST, 32 connections, {n}", "<= 0.5x", _cell_ratio(p99)))
+        single = result.picked("kds", 1)
+        if single:
+            p50 = [s.wrk.p50_ms for s in single]
+            bar = "< 1 ms" if result.incidents < 1_000_000 else "< 10 ms (list p50 on 1M)"
+            rows.append((f"kds p50, 1 connection, {n}", bar, _spread(p50, "{:.2f}") + " ms"))
+        floor = next((runs for name, runs in result.floor.items() if name.startswith("kds")), [])
+        for run in floor:
+            if run.clients == 1:
+                label = f"floor: the database alone, kds's SQL, 1 client, {n}"
+                rows.append((label, "(context)", f"p50 {run.p50_ms:.2f} ms"))
+        for timing in result.extras.timings:
+            rows.append((f"{timing.label}, {n}", "< 150 ms (10,000 rows)", timing.spread()))
+        if result.extras.memory is not None:
+            m = result.extras.memory
+            label = f"worker peak RSS, whole-table NDJSON export ({m.rows:,} rows)"
+            rows.append((label, "< 150 MB", f"{m.peak_mb:.0f} MB"))
+    for timing in cli:
+        bar = "< 400 ms" if "list" in timing.label else "(context)"
+        rows.append((timing.label, bar, timing.spread()))
+    if not rows:
+        return []
+    return (
+        ["## Summary: SPEC 8 bars", "", "| measurement | bar | measured |", "|---|---|---|"]
+        + [f"| {a} | {b} | {c} |" for a, b, c in rows]
+        + [""]
+    )
+
+
+def render(machine: dict[str, str], config: dict[str, str], sizes: list[SizeResult], cli: list[Timing]) -> str:
     out = ["# kds benchmark results", "", "Written by `bench/run`; numbers are medians over interleaved rounds", ""]
+    out += summary(sizes, cli)
     out += ["## Machine and software", ""] + [f"- {k}: {v}" for k, v in machine.items()] + [""]
     out += ["## Configuration", ""] + [f"- {k}: {v}" for k, v in config.items()] + [""]
     for result in sizes:
@@ -92,8 +172,8 @@ def render(machine: dict[str, str], config: dict[str, str], sizes: list[SizeResu
                 f"### wrk, {connections} connection(s)",
                 "",
                 "| server | req/s median (min-max) | p50 ms | p99 ms | errors | server CPU s / 1k req "
-                "| PostgreSQL CPU s / 1k req |",
-                "|---|---|---|---|---|---|---|",
+                "| PostgreSQL CPU s / 1k req | load average |",
+                "|---|---|---|---|---|---|---|---|",
                 *_server_rows(result, connections),
                 "",
                 *_ratios(result, connections),
@@ -113,4 +193,11 @@ def render(machine: dict[str, str], config: dict[str, str], sizes: list[SizeResu
                         f"| {run.failed} |"
                     )
             out.append("")
+        out += _extras(result)
+        if result.profile:
+            out += ["### Profile of a kds serve worker under load (py-spy)", "", *result.profile, ""]
+    if cli:
+        out += ["## CLI wall time (cold processes)", ""]
+        out += [f"- {t.label}: {t.spread()}; {t.detail}; load average {t.load[0]:.1f} -> {t.load[1]:.1f}" for t in cli]
+        out.append("")
     return "\n".join(out) + "\n"

@@ -19,6 +19,10 @@ class Target:
     base_url: str
     headers: dict[str, str]
 
+    @property
+    def port(self) -> int:
+        return int(self.base_url.rsplit(":", 1)[1])
+
     def path(self, namespace: str) -> str:
         raise NotImplementedError
 
