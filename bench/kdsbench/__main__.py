@@ -119,7 +119,7 @@ def bench_size(args: argparse.Namespace, server: pg.Server, incidents: int, tool
             port = next(t for t in chosen if t.name == "kds").port
             result.extras.timings.append(extras.export_time(port, url, args.extra_runs, log))
             if incidents == max(int(n) for n in args.sizes.split(",")):
-                result.extras.memory = extras.export_memory(port, services["kds"].pid, log)
+                result.extras.memory = extras.export_memory(port, services["kds"].pid, url, log)
     finally:
         for service in services.values():
             service.stop()

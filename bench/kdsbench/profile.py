@@ -78,5 +78,7 @@ def summarise(raw: Path, top: int = 30) -> list[str]:
         "| share of kept samples (inclusive) | function |",
         "|---|---|",
     ]
-    lines += [f"| {100 * n / kept:.1f} % | `{name}` |" for name, n in inclusive.most_common(top)]
+    root = max(inclusive.values())  # the start-up chain every sample shares: not interesting
+    shown = [(name, n) for name, n in inclusive.most_common() if n < root][:top]
+    lines += [f"| {100 * n / kept:.1f} % | `{name}` |" for name, n in shown]
     return lines

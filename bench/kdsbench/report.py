@@ -101,7 +101,8 @@ def _extras(result: SizeResult) -> list[str]:
         out += [
             "### Whole-table NDJSON export: memory of the streaming worker",
             "",
-            f"- `GET /api/v1/incidents` with `Accept: application/x-ndjson`, no filter: {memory.rows:,} rows in "
+            f"- `GET /api/v1/incidents` with `Accept: application/x-ndjson`, no filter, after one warm-up read of the "
+            f"table: {memory.rows:,} rows in "
             f"{memory.seconds:.1f} s ({memory.rows / memory.seconds:,.0f} rows/s); "
             f"worker RSS {memory.baseline_mb:.0f} MB before, **peak {memory.peak_mb:.0f} MB** "
             f"(psutil, every 10 ms, {memory.samples} samples); "
