@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from kds.checks.runner import CheckResult, Context, failed, passed, skipped, warned
-from kds.db.schema import AUDIT_TABLE, INCIDENT_TABLE, INDEXES, READ_TABLES, TABLES, Column
+from kds.db.schema import AUDIT_TABLE, INCIDENT_TABLE, INDEXES, READ_TABLES, TABLES, Column, describe_type
 
 if TYPE_CHECKING:
     import psycopg
@@ -229,11 +229,7 @@ class FoundColumn:
     precision: tuple[int, int] | None = None  # numeric (precision, scale); None when unconstrained
 
     def describe(self) -> str:
-        if self.length is not None:
-            return f"{self.data_type}({self.length})"
-        if self.precision is not None:
-            return f"{self.data_type}({self.precision[0]},{self.precision[1]})"
-        return self.data_type
+        return describe_type(self.data_type, self.length, self.precision)
 
 
 _WIDER_TYPES = {

@@ -18,11 +18,16 @@ class Column:
     nullable: bool = True
 
     def describe(self) -> str:
-        if self.length is not None:
-            return f"{self.data_type}({self.length})"
-        if self.precision is not None:
-            return f"{self.data_type}({self.precision[0]},{self.precision[1]})"
-        return self.data_type
+        return describe_type(self.data_type, self.length, self.precision)
+
+
+def describe_type(data_type: str, length: int | None, precision: tuple[int, int] | None) -> str:
+    """A column type as people write it: ``character varying(63)``, ``numeric(4,3)``, ``text``."""
+    if length is not None:
+        return f"{data_type}({length})"
+    if precision is not None:
+        return f"{data_type}({precision[0]},{precision[1]})"
+    return data_type
 
 
 def _v(name: str, length: int, *, nullable: bool = True) -> Column:

@@ -13,9 +13,10 @@ from kds.query import cursor as cursors
 from kds.query.models import IncidentQuery
 
 
-@dataclass(frozen=True, slots=True)
-class IncidentPage:
-    rows: list[str]  # one JSON document per incident
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Page:
+    """What every list page carries beside its documents."""
+
     limit: int
     offset: int
     total: int
@@ -23,11 +24,28 @@ class IncidentPage:
     next_cursor: str | None
 
     def pagination(self) -> dict[str, Any]:
-        return _pagination(self.limit, self.offset, self.total, self.has_more, self.next_cursor)
+        return {
+            "limit": self.limit,
+            "offset": self.offset,
+            "total": self.total,
+            "has_more": self.has_more,
+            "next_cursor": self.next_cursor,
+        }
+
+    def _joined_documents(self) -> bytes:
+        raise NotImplementedError
 
     def to_json(self) -> bytes:
-        """``{"data": [...], "pagination": {...}}`` without re-encoding the rows."""
-        return _list_document(",".join(self.rows).encode(), self.pagination())
+        """``{"data": [...], "pagination": {...}}`` without re-encoding the documents."""
+        return _list_document(self._joined_documents(), self.pagination())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IncidentPage(_Page):
+    rows: list[str]  # one JSON document per incident
+
+    def _joined_documents(self) -> bytes:
+        return ",".join(self.rows).encode()
 
     def incidents(self) -> list[dict[str, Any]]:
         return [orjson.loads(row) for row in self.rows]
@@ -36,27 +54,14 @@ class IncidentPage:
         return {"data": self.incidents(), "pagination": self.pagination()}
 
 
-@dataclass(frozen=True, slots=True)
-class EncodedPage:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EncodedPage(_Page):
     """A page whose documents arrived from the database already joined (UTF-8 JSON, comma-separated)."""
 
     data: bytes
-    limit: int
-    offset: int
-    total: int
-    has_more: bool
-    next_cursor: str | None
 
-    def pagination(self) -> dict[str, Any]:
-        return _pagination(self.limit, self.offset, self.total, self.has_more, self.next_cursor)
-
-    def to_json(self) -> bytes:
-        """The same document as :meth:`IncidentPage.to_json`, byte for byte."""
-        return _list_document(self.data, self.pagination())
-
-
-def _pagination(limit: int, offset: int, total: int, has_more: bool, next_cursor: str | None) -> dict[str, Any]:
-    return {"limit": limit, "offset": offset, "total": total, "has_more": has_more, "next_cursor": next_cursor}
+    def _joined_documents(self) -> bytes:
+        return self.data
 
 
 def _list_document(data: bytes, pagination: dict[str, Any]) -> bytes:
