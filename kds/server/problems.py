@@ -10,6 +10,7 @@ is listed in :data:`STATUS_AND_TITLE`, or a Sanic exception with the matching st
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -125,6 +126,10 @@ def classify(exception: BaseException) -> HttpProblem:
 
     if isinstance(exception, SanicException):
         return _from_sanic(exception)
+    if isinstance(exception, asyncio.CancelledError):
+        # The client hung up mid-request (Sanic's RequestCancelled): no one receives this answer and
+        # nothing failed on our side, so it is logged as information, without a traceback.
+        return HttpProblem("internal-error", _GENERIC_DETAIL["internal-error"], log_level=logging.INFO)
     return HttpProblem("internal-error", _GENERIC_DETAIL["internal-error"], log_level=logging.ERROR, cause=exception)
 
 
