@@ -109,9 +109,9 @@ def measure(url: str, rows: int) -> None:
         ),
         "reader, this month only (pruned at plan time)": Client(
             url,
-            sql.SQL("SELECT count(*) FROM resource_action_traces WHERE action_timestamp >= {} AND action_timestamp < {}").format(
-                sql.Literal(this_month), sql.Literal(month_start(this_month, 1))
-            ),
+            sql.SQL(
+                "SELECT count(*) FROM resource_action_traces WHERE action_timestamp >= {} AND action_timestamp < {}"
+            ).format(sql.Literal(this_month), sql.Literal(month_start(this_month, 1))),
         ),
         "writer, this month (own partition)": Client(
             url,

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from kds.db.schema import INCIDENT_TABLE
+from kds.errors import NotFound
 
 if TYPE_CHECKING:
     import psycopg
@@ -66,24 +67,24 @@ class Partition:
             "schema": self.schema,
             "name": self.name,
             "default": self.is_default,
-            "from": _iso(self.low),
-            "to": _iso(self.high),
+            "from": iso_utc(self.low),
+            "to": iso_utc(self.high),
             "rows_estimate": self.rows_estimate,
         }
 
     def range_text(self) -> str:
         if self.is_default:
             return "DEFAULT"
-        low = _iso(self.low) or "MINVALUE"
-        high = _iso(self.high) or "MAXVALUE"
+        low = iso_utc(self.low) or "MINVALUE"
+        high = iso_utc(self.high) or "MAXVALUE"
         return f"[{low}, {high})"
 
 
-def _iso(moment: datetime | None) -> str | None:
+def iso_utc(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-class NotPartitioned(Exception):
+class NotPartitioned(NotFound):
     """The incident table is missing or not partitioned (nothing to maintain)."""
 
 

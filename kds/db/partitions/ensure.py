@@ -113,7 +113,9 @@ def _create_and_attach(
     new = sql.Identifier(schema, name)
     key = sql.Identifier(PARTITION_KEY)
     bounds = sql.Identifier(f"{name}_bounds"[:63])
-    in_range = sql.SQL("{key} >= {low} AND {key} < {high}").format(key=key, low=sql.Literal(low), high=sql.Literal(high))
+    in_range = sql.SQL("{key} >= {low} AND {key} < {high}").format(
+        key=key, low=sql.Literal(low), high=sql.Literal(high)
+    )
     conn.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(new, parent))
     # A constraint equal to the range lets the attach skip scanning the new table.
     conn.execute(
