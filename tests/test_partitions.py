@@ -20,6 +20,7 @@ from kds.db.partitions import LockPolicy, ensure, parse_retention
 from kds.db.partitions.catalog import Partition, iso_utc, month_start, uncovered
 from kds.errors import InvalidInput
 from tests.factories import incident
+from tests.serving import wait_for
 
 runner = CliRunner()
 TABLE = "resource_action_traces"
@@ -173,6 +174,31 @@ def test_rows_waiting_in_default_move_into_the_new_month(db: psycopg.Connection,
     )
     assert listed.exit_code == 0, listed.stderr
     assert sorted(item["id"] for item in orjson.loads(listed.stdout)) == sorted([*moved, stays])
+
+
+def test_rows_written_into_default_during_the_move_are_not_lost(db: psycopg.Connection, database_url: str) -> None:
+    """A writer's open transaction changes DEFAULT rows of the month while ensure copies them."""
+    target = month(db, 1)
+    drop_partition(db, kds_name(target))
+    kept, changed, removed = (incident(db, action_timestamp=target + timedelta(hours=h)) for h in (1, 2, 3))
+    with psycopg.connect(database_url) as writer:
+        added = incident(writer, action_timestamp=target + timedelta(hours=4))
+        writer.execute("UPDATE resource_action_traces SET execution_status = 'failed' WHERE id = %s", (changed,))
+        writer.execute("DELETE FROM resource_action_traces WHERE id = %s", (removed,))
+        outcome: list[tuple[int, str, str]] = []
+        runner_thread = threading.Thread(
+            target=lambda: outcome.append(ensure_cli(database_url, "--lock-timeout", "20s", "--attempts", "1"))
+        )
+        runner_thread.start()
+        wait_for(lambda: _waiting_locks(db), timeout=30, message="ensure to wait for the writer")
+        writer.commit()  # the copy it already made is now stale in three ways
+        runner_thread.join(timeout=60)
+    assert outcome and outcome[0][0] == 0, outcome
+    assert "(moved 3 rows out of DEFAULT)" in outcome[0][1]
+    assert only(db, kds_name(target)) == sorted([kept, changed, added])
+    assert only(db, f"{TABLE}_default") == []
+    status = db.execute("SELECT execution_status FROM resource_action_traces WHERE id = %s", (changed,)).fetchone()
+    assert status == ("failed",)
 
 
 def test_concurrent_ensure_runs_create_each_month_once(db: psycopg.Connection, database_url: str) -> None:

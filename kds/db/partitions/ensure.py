@@ -24,6 +24,7 @@ from kds.db.schema import INCIDENT_TABLE
 
 if TYPE_CHECKING:
     import psycopg
+    from psycopg import sql
 
 PARTITION_KEY = "action_timestamp"
 DEFAULT_AHEAD = 3
@@ -135,30 +136,50 @@ def _create_and_attach(
 
 def _move_out_of_default(
     conn: psycopg.Connection,
-    default: object,
-    new: object,
+    default: sql.Composable,
+    new: sql.Composable,
     schema: str,
     table: str,
-    in_range: object,
+    in_range: sql.Composable,
 ) -> int:
-    """Copy the range's rows from DEFAULT into the new table and delete them there; the count moved."""
+    """Move the range's rows from DEFAULT into the new table; the number of rows moved.
+
+    The bulk copy runs without blocking anyone; then SHARE on DEFAULT stops its writers while the
+    copy catches up with what they changed meanwhile (rows added, updated or deleted since the
+    copy's snapshot), and the rows are deleted from DEFAULT. Writers into DEFAULT wait only for the
+    catch-up, never for the bulk copy.
+    """
     from psycopg import sql
 
     probe = sql.SQL("SELECT EXISTS (SELECT 1 FROM ONLY {} WHERE {})").format(default, in_range)
     if not conn.execute(probe).fetchone()[0]:  # type: ignore[index]
         return 0
-    # Writers into DEFAULT wait from here until commit; readers do not.
+    names = [c for (c,) in conn.execute(_COLUMNS_SQL, (schema, table))]
+    parts = {
+        "new": new,
+        "default": default,
+        "in_range": in_range,
+        "columns": sql.SQL(", ").join(sql.Identifier(c) for c in names),
+        "d_columns": sql.SQL(", ").join(sql.Identifier("d", c) for c in names),
+        "n_columns": sql.SQL(", ").join(sql.Identifier("n", c) for c in names),
+        "same_key": sql.SQL("n.id = d.id AND n.{key} = d.{key}").format(key=sql.Identifier(PARTITION_KEY)),
+    }
+    copy = "INSERT INTO {new} ({columns}) SELECT {d_columns} FROM ONLY {default} AS d WHERE {in_range}"
+    conn.execute(sql.SQL(copy).format(**parts))
     conn.execute(sql.SQL("LOCK TABLE ONLY {} IN SHARE MODE").format(default))
-    columns = sql.SQL(", ").join(sql.Identifier(c) for (c,) in conn.execute(_COLUMNS_SQL, (schema, table)))
-    copied = conn.execute(
-        sql.SQL("INSERT INTO {new} ({columns}) SELECT {columns} FROM ONLY {default} WHERE {in_range}").format(
-            new=new, columns=columns, default=default, in_range=in_range
-        )
-    ).rowcount
+    # Catch up: drop copies whose row changed or went away (compared as text: every type has one),
+    # then copy what is new or changed.
+    stale = (
+        "DELETE FROM {new} AS n WHERE NOT EXISTS (SELECT 1 FROM ONLY {default} AS d WHERE {same_key}"
+        " AND ROW({d_columns})::text = ROW({n_columns})::text)"
+    )
+    conn.execute(sql.SQL(stale).format(**parts))
+    conn.execute(sql.SQL(copy + " AND NOT EXISTS (SELECT 1 FROM {new} AS n WHERE {same_key})").format(**parts))
     deleted = conn.execute(sql.SQL("DELETE FROM ONLY {} WHERE {}").format(default, in_range)).rowcount
+    copied = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(new)).fetchone()[0]  # type: ignore[index]
     if copied != deleted:  # impossible under the SHARE lock; never commit a half move
         raise RuntimeError(f"moved {copied} rows out of DEFAULT but deleted {deleted}")
-    return copied
+    return int(copied)
 
 
 def _tidy(conn: psycopg.Connection, table: str, item: Created) -> None:
