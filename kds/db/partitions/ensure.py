@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 PARTITION_KEY = "action_timestamp"
 DEFAULT_AHEAD = 3
+_MOVING = "kds_partition_moving_rows"  # a temporary table, dropped at commit
 
 _COLUMNS_SQL = """
 SELECT a.attname::text
@@ -147,7 +148,7 @@ def _move_out_of_default(
     The bulk copy runs without blocking anyone; then SHARE on DEFAULT stops its writers while the
     copy catches up with what they changed meanwhile (rows added, updated or deleted since the
     copy's snapshot), and the rows are deleted from DEFAULT. Writers into DEFAULT wait only for the
-    catch-up, never for the bulk copy.
+    catch-up, never for the bulk copy (measured in docs/partitions.md).
     """
     from psycopg import sql
 
@@ -159,22 +160,38 @@ def _move_out_of_default(
         "new": new,
         "default": default,
         "in_range": in_range,
+        "moving": sql.Identifier(_MOVING),
         "columns": sql.SQL(", ").join(sql.Identifier(c) for c in names),
         "d_columns": sql.SQL(", ").join(sql.Identifier("d", c) for c in names),
-        "n_columns": sql.SQL(", ").join(sql.Identifier("n", c) for c in names),
-        "same_key": sql.SQL("n.id = d.id AND n.{key} = d.{key}").format(key=sql.Identifier(PARTITION_KEY)),
     }
-    copy = "INSERT INTO {new} ({columns}) SELECT {d_columns} FROM ONLY {default} AS d WHERE {in_range}"
-    conn.execute(sql.SQL(copy).format(**parts))
-    conn.execute(sql.SQL("LOCK TABLE ONLY {} IN SHARE MODE").format(default))
-    # Catch up: drop copies whose row changed or went away (compared as text: every type has one),
-    # then copy what is new or changed.
-    stale = (
-        "DELETE FROM {new} AS n WHERE NOT EXISTS (SELECT 1 FROM ONLY {default} AS d WHERE {same_key}"
-        " AND ROW({d_columns})::text = ROW({n_columns})::text)"
+    key = sql.Identifier(PARTITION_KEY)
+
+    def same_key(side: str) -> sql.Composed:
+        return sql.SQL("n.id = {side}.id AND n.{key} = {side}.{key}").format(side=sql.Identifier(side), key=key)
+
+    # 1. Bulk copy, blocking nobody; each source row version is remembered by (ctid, xmin).
+    conn.execute(
+        sql.SQL(
+            "CREATE TEMPORARY TABLE {moving} ON COMMIT DROP AS SELECT d.ctid AS source_ctid, d.xmin AS source_xmin,"
+            " {d_columns} FROM ONLY {default} AS d WHERE {in_range}"
+        ).format(**parts)
     )
-    conn.execute(sql.SQL(stale).format(**parts))
-    conn.execute(sql.SQL(copy + " AND NOT EXISTS (SELECT 1 FROM {new} AS n WHERE {same_key})").format(**parts))
+    conn.execute(sql.SQL("INSERT INTO {new} ({columns}) SELECT {columns} FROM {moving}").format(**parts))
+    # 2. Stop DEFAULT's writers, then catch up with what they changed since the copy's snapshot:
+    #    drop the copies whose source version is gone (updated or deleted), copy what is new.
+    conn.execute(sql.SQL("LOCK TABLE ONLY {} IN SHARE MODE").format(default))
+    conn.execute(
+        sql.SQL(
+            "DELETE FROM {new} AS n USING {moving} AS m WHERE {same_key} AND NOT EXISTS"
+            " (SELECT 1 FROM ONLY {default} AS d WHERE d.ctid = m.source_ctid AND d.xmin = m.source_xmin)"
+        ).format(**parts, same_key=same_key("m"))
+    )
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {new} ({columns}) SELECT {d_columns} FROM ONLY {default} AS d WHERE {in_range}"
+            " AND NOT EXISTS (SELECT 1 FROM {new} AS n WHERE {same_key})"
+        ).format(**parts, same_key=same_key("d"))
+    )
     deleted = conn.execute(sql.SQL("DELETE FROM ONLY {} WHERE {}").format(default, in_range)).rowcount
     copied = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(new)).fetchone()[0]  # type: ignore[index]
     if copied != deleted:  # impossible under the SHARE lock; never commit a half move
