@@ -58,7 +58,8 @@ class Sampler(threading.Thread):
                     "SELECT query, state FROM pg_stat_activity WHERE application_name = %s", (APP,)
                 ):
                     if state == "active":
-                        self.statements[" ".join(query.split())[:120]].append(now)
+                        text = " ".join(query.split())
+                        self.statements[text if len(text) <= 150 else f"{text[:70]} … {text[-70:]}"].append(now)
                 for rel, mode in conn.execute(
                     """SELECT coalesce(l.relation::regclass::text, l.locktype), l.mode
                          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
