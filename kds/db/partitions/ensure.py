@@ -5,10 +5,11 @@ defaults, checks, indexes), with a CHECK constraint equal to its range, then att
 only SHARE UPDATE EXCLUSIVE on the parent (reads and writes of other months go on) and ACCESS
 EXCLUSIVE on the DEFAULT partition while the server checks that DEFAULT holds no row of the range.
 
-When DEFAULT already holds rows of the month, the same transaction first takes SHARE on DEFAULT
-(readers go on, writers into DEFAULT wait), copies those rows into the new table and deletes them
-from DEFAULT; the attach then finds DEFAULT clean. Every row ends up exactly once, in the new
-partition, or the transaction rolls back and nothing changed. Measurements: docs/partitions.md.
+When DEFAULT already holds rows of the month, the same transaction first copies them into the new
+table (blocking nobody), then takes SHARE on DEFAULT (readers go on, writers into DEFAULT wait),
+catches up with what writers changed meanwhile and deletes the rows from DEFAULT; the attach then
+finds DEFAULT clean. Every row ends up exactly once, in the new partition, or the transaction rolls
+back and nothing changed. What it locks and how long it takes: docs/partitions.md.
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ def _cover(conn: psycopg.Connection, *, table: str, low: datetime, high: datetim
 def _free_name(conn: psycopg.Connection, schema: str, table: str, low: datetime, *, whole: bool) -> str:
     base = f"{table}_{low:%Y_%m}" if whole else f"{table}_{low:%Y_%m_%d_%H%M%S}"
     candidate, suffix = base, 0
-    while conn.execute("SELECT to_regclass(format('%%I.%%I', %s::text, %s::text))", (schema, candidate)).fetchone()[0]:  # type: ignore[index]
+    taken = "SELECT to_regclass(format('%%I.%%I', %s::text, %s::text)) IS NOT NULL"
+    while conn.execute(taken, (schema, candidate)).fetchone()[0]:  # type: ignore[index]
         suffix += 1
         candidate = f"{base}_{suffix}"
     return candidate
