@@ -69,7 +69,7 @@ def test_python_formatter_is_total_at_the_edges_of_datetime() -> None:
 
 def test_log_times_have_four_digit_years() -> None:
     """The server's log formatter; before kds.timefmt it wrote year 1 as ``1-01-01T...``."""
-    from kds.server import logs
+    from kds.server.http import logs
 
     year_one = datetime(1, 1, 1, tzinfo=UTC).timestamp()
     assert timefmt.from_epoch(year_one) == "0001-01-01T00:00:00.000Z"
