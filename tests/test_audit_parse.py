@@ -12,6 +12,7 @@ import pytest
 from kds.audit import parse_notification
 from kds.audit.models import NotificationRequest
 from kds.errors import InvalidInput
+from tests.upstream import GO_ZERO, go_record
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 VALID: dict[str, Any] = {
@@ -316,8 +317,6 @@ def test_unparseable_json(body: bytes, position: int) -> None:
 
 # --- bodies from clients of the replaced service (docs/clients.md) --------------------------------
 
-GO_ZERO = "0001-01-01T00:00:00Z"  # an unset Go time.Time, as encoding/json writes it
-
 
 @pytest.mark.parametrize(
     "read_only",
@@ -367,19 +366,7 @@ def test_sent_at_at_the_epoch_is_accepted(given: str) -> None:
 
 def test_upstream_record_with_eight_invalid_fields_lists_eight_in_field_order() -> None:
     """What the replaced service's clients send for an empty record: every field, zero values."""
-    document = {
-        "id": 0,
-        "remediation_id": "",
-        "notification_id": "",
-        "recipient": "",
-        "channel": "",
-        "message_summary": "",
-        "status": "",
-        "sent_at": GO_ZERO,
-        "escalation_level": -1,
-        "created_at": GO_ZERO,
-        "updated_at": GO_ZERO,
-    }
+    document = go_record(escalation_level=-1)
     assert [(name, reason) for _, name, _, reason in problems_of(document)] == [
         ("remediation_id", "empty"),
         ("notification_id", "empty"),

@@ -33,10 +33,10 @@ from typer.testing import CliRunner
 from kds.cli.app import app
 from tests import factories
 from tests.pg import PgCluster
-from tests.serving import Server, running
+from tests.serving import running
+from tests.upstream import GO_ZERO, go_record
 
 PROBLEM = "https://api.kubernaut.io/problems/"
-GO_ZERO = "0001-01-01T00:00:00Z"  # Go's zero time.Time, as encoding/json writes it
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 UNICODE_ALERTS = ["تنبيه-الذاكرة", "内存告警", "หน่วยความจำสูง", "🔥memory🔥", "mixed-Ωμέγα-漢字-🚨"]
 
@@ -74,15 +74,13 @@ def seeded(pg_cluster: PgCluster) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 @pytest.fixture(scope="module")
-def server(seeded: tuple[str, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def client(seeded: tuple[str, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    """A client of one real ``kds serve`` (one worker) on the seeded database."""
     log = tmp_path_factory.mktemp("upstream") / "serve.log"
-    with running(seeded[0], "--pool-size", "2", "--shutdown-delay", "0", log_path=log) as served:
-        yield served
-
-
-@pytest.fixture(scope="module")
-def client(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+    with (
+        running(seeded[0], "--pool-size", "2", "--shutdown-delay", "0", log_path=log) as server,
+        httpx.Client(base_url=server.base_url, timeout=30) as http,
+    ):
         yield http
 
 
@@ -324,27 +322,6 @@ def test_unicode_names_are_stored_and_matched_exactly(client: httpx.Client, ids:
 
 
 # --- http_api_test.go: POST /api/v1/audit/notifications -----------------------------------------
-
-
-def go_record(**fields: Any) -> dict[str, Any]:
-    """``json.Marshal(models.NotificationAudit{...})``: every field in struct order, zero values for the rest."""
-    record: dict[str, Any] = {
-        "id": 0,
-        "remediation_id": "",
-        "notification_id": "",
-        "recipient": "",
-        "channel": "",
-        "message_summary": "",
-        "status": "",
-        "sent_at": GO_ZERO,
-        "escalation_level": 0,
-        "created_at": GO_ZERO,
-        "updated_at": GO_ZERO,
-    }
-    record.update(fields)
-    return {
-        key: record[key] for key in [*record] if not (key in ("delivery_status", "error_message") and not record[key])
-    }
 
 
 def valid_audit(notification_id: str) -> dict[str, Any]:
