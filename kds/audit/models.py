@@ -186,7 +186,8 @@ class NotificationRequest(BaseModel):
         description="sent, failed, acknowledged or escalated (case-insensitive, stored in lower case)."
     )
     sent_at: SentAt = Field(
-        description="RFC 3339 timestamp with an offset, at most 5 minutes ahead of the server clock.",
+        description="RFC 3339 timestamp with an offset, not before 1970-01-01T00:00:00Z,"
+        " at most 5 minutes ahead of the server clock.",
         json_schema_extra={"type": "string", "format": "date-time"},
     )
     delivery_status: OptionalText = Field(None, description="Delivery status reported by the channel.")
