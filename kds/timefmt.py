@@ -81,15 +81,20 @@ def now() -> str:
 # (year 0 and before in ISO 8601 numbering: 1 BC is year 0) are computed from the BC year number.
 _SQL = (
     "CASE WHEN {v} >= '0001-01-01 00:00:00+00'::timestamptz AND {v} < '10000-01-01 00:00:00+00'::timestamptz"
-    """ THEN to_char({v} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+    " THEN to_char({v} AT TIME ZONE 'UTC', {whole})"
     " ELSE CASE WHEN {v} > '0001-01-01 00:00:00+00'::timestamptz THEN '+' || to_char({v} AT TIME ZONE 'UTC', 'YYYY')"
     " ELSE to_char(1 - to_char({v} AT TIME ZONE 'UTC', 'YYYY')::int, 'FM0000') END"
-    """ || to_char({v} AT TIME ZONE 'UTC', '-MM-DD"T"HH24:MI:SS.US"Z"') END"""
+    " || to_char({v} AT TIME ZONE 'UTC', {rest}) END"
 )
+_SQL_FRACTION = {0: "", 3: ".MS", 6: ".US"}
 
 
-def sql_rfc3339(expression: sql.Composable) -> sql.Composable:
-    """A ``timestamptz`` SQL expression as :func:`rfc3339` text (NULL stays NULL; so do infinities)."""
+def sql_rfc3339(expression: sql.Composable, *, fraction_digits: int = 6) -> sql.Composable:
+    """A ``timestamptz`` SQL expression as :func:`rfc3339` text (NULL stays NULL; so do infinities).
+
+    ``fraction_digits`` is 0, 3 or 6, as for :func:`rfc3339`. Whatever the session's time zone.
+    """
     from psycopg import sql
 
-    return sql.SQL(_SQL).format(v=expression)
+    rest = f'-MM-DD"T"HH24:MI:SS{_SQL_FRACTION[fraction_digits]}"Z"'
+    return sql.SQL(_SQL).format(v=expression, whole=sql.Literal("YYYY" + rest), rest=sql.Literal(rest))

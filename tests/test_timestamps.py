@@ -80,8 +80,9 @@ def test_log_times_have_four_digit_years() -> None:
     assert orjson.loads(logs.JsonFormatter().format(record))["time"] == "2026-12-01T04:05:06.789Z"
 
 
-def _sql_text(conn: psycopg.Connection, literal: str) -> str | None:
-    query = sql.SQL("SELECT {}").format(timefmt.sql_rfc3339(sql.SQL("{}::timestamptz").format(sql.Literal(literal))))
+def _sql_text(conn: psycopg.Connection, literal: str, fraction_digits: int = 6) -> str | None:
+    value = sql.SQL("{}::timestamptz").format(sql.Literal(literal))
+    query = sql.SQL("SELECT {}").format(timefmt.sql_rfc3339(value, fraction_digits=fraction_digits))
     return conn.execute(query).fetchone()[0]
 
 
@@ -93,7 +94,8 @@ def test_sql_formatter_agrees_with_python_and_is_total(db: psycopg.Connection) -
     ]
     for value in values:
         stored = f"{value.replace(tzinfo=None).isoformat()}{value.strftime('%z')[:3]}:00"
-        assert _sql_text(db, stored) == timefmt.rfc3339(value), stored
+        for digits in (0, 3, 6):
+            assert _sql_text(db, stored, digits) == timefmt.rfc3339(value, fraction_digits=digits), stored
     # Values PostgreSQL holds and Python cannot: still text, never an error.
     assert _sql_text(db, "0002-06-01 12:00:00+00 BC") == "-0001-06-01T12:00:00.000000Z"
     assert _sql_text(db, "0001-12-31 23:00:00+00 BC") == "0000-12-31T23:00:00.000000Z"
