@@ -211,3 +211,36 @@ def test_api_writes_four_digit_years_in_list_export_and_detail(
             assert [detail["action_timestamp"], *(detail[name] for name in DETAIL_TIMES)] == [text] * 4
     times = [record["time"] for record in old_server.log_records() if "time" in record]
     assert times and all(len(t) == 24 and t[4] == "-" and t.endswith("Z") for t in times)
+
+
+def test_api_retry_of_a_stored_audit_record_has_four_digit_years(
+    old_rows: tuple[str, dict[int, str]], old_server: Server
+) -> None:
+    """Audit rows an existing deployment holds, created in the edge years, answered on a safe retry."""
+    url, _ = old_rows
+    body = {
+        "remediation_id": "rem-old",
+        "recipient": "oncall@example.com",
+        "channel": "email",
+        "message_summary": "restarted",
+        "status": "sent",
+        "sent_at": "1970-01-01T00:00:00Z",
+    }
+    with psycopg.connect(url, autocommit=True) as conn:
+        for year, value, _ in YEARS:
+            conn.execute(
+                "INSERT INTO notification_audit (remediation_id, notification_id, recipient, channel,"
+                " message_summary, status, sent_at, created_at, updated_at)"
+                " VALUES ('rem-old', %s, 'oncall@example.com', 'email', 'restarted', 'sent', %s, %s, %s)",
+                (f"old-{year}", body["sent_at"], value, value),
+            )
+    with httpx.Client(base_url=old_server.base_url, timeout=30) as client:
+        for year, _, text in YEARS:
+            response = client.post("/api/v1/audit/notifications", json={**body, "notification_id": f"old-{year}"})
+            assert response.status_code == 200, response.text
+            record = response.json()
+            assert (record["sent_at"], record["created_at"], record["updated_at"]) == (
+                "1970-01-01T00:00:00.000000Z",
+                text,
+                text,
+            )
