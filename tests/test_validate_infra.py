@@ -21,7 +21,7 @@ from psycopg.conninfo import make_conninfo
 from typer.testing import CliRunner, Result
 
 from kds.checks import catalogue, present
-from kds.checks.database import check_database_connection
+from kds.checks.connection import check_database_connection
 from kds.checks.environment import check_requirements
 from kds.checks.runner import Check, Context, Status, ensure_connection, passed, run_checks
 from kds.cli.app import app
