@@ -18,63 +18,17 @@ MINIMUM_SERVER_VERSION = 130000
 APPLICATION_NAME = "kds-validate-infra"
 
 
-def describe_target(url: str) -> str:
-    """``user@host:port/dbname`` of a URL or conninfo string, never its password."""
-    from psycopg.conninfo import conninfo_to_dict
-
-    try:
-        parts = conninfo_to_dict(url)
-    except Exception:
-        return "the configured database"
-    host = str(parts.get("host") or "localhost")
-    if host.startswith("/"):
-        host = f"socket {host}"
-    port = f":{parts['port']}" if parts.get("port") else ""
-    user = f"{parts['user']}@" if parts.get("user") else ""
-    dbname = f"/{parts['dbname']}" if parts.get("dbname") else ""
-    return f"{user}{host}{port}{dbname}"
-
-
-_CONNECT_FIX = (
-    "check that PostgreSQL is running and reachable from here (host, port, DNS, network policy), "
-    "and that --database-url / KDS_DATABASE_URL points at it"
-)
-
-
-def _connect_failure(exc: Exception) -> tuple[str, str]:
-    """(reason, fix) for a failed connection attempt, without the driver's text."""
-    import psycopg
-
-    state = getattr(exc, "sqlstate", None)
-    text = str(exc).lower()
-    if isinstance(exc, psycopg.ProgrammingError) and not state:
-        return "the URL is not a valid PostgreSQL URL or conninfo string", "fix --database-url / KDS_DATABASE_URL"
-    if state in ("28P01", "28000"):
-        return "authentication failed", "check the user name and password (the Kubernetes Secret) and pg_hba.conf"
-    if state == "3D000":
-        return "the database does not exist", "create the database or fix the database name in the URL"
-    if state == "53300":
-        return "the server has no free connection slots", "raise max_connections or lower the pool sizes"
-    if state in ("57P03", "57P01"):
-        return "the server is starting up or shutting down", "retry once PostgreSQL has finished starting"
-    if "timeout expired" in text:
-        return "no answer within the connect timeout", _CONNECT_FIX + "; raise --timeout for a slow link"
-    if "connection refused" in text:
-        return "connection refused", _CONNECT_FIX
-    if "translate host name" in text or "name or service not known" in text:
-        return "the host name does not resolve", "fix the host name in the URL, or the cluster DNS"
-    if "no such file or directory" in text:
-        return "no server listens on the unix socket", _CONNECT_FIX
-    return "the database is unreachable", _CONNECT_FIX
-
-
 def connect_and_probe(url: str, *, timeout: float) -> tuple[CheckResult, psycopg.Connection | None]:
     """Open a read-only, autocommit connection and report the server version and latency."""
     import psycopg
 
-    from kds.db.connection import connection_kwargs
+    from kds.db.connection import connection_failed, connection_kwargs, describe_target
+    from kds.db.failures import classify, url_problem
 
     target = describe_target(url)
+    problem = url_problem(url)
+    if problem is not None:
+        return failed(f"cannot connect: {problem}", "fix --database-url / KDS_DATABASE_URL"), None
     started = time.perf_counter()
     try:
         kwargs = connection_kwargs(
@@ -82,14 +36,14 @@ def connect_and_probe(url: str, *, timeout: float) -> tuple[CheckResult, psycopg
         )
         conn = psycopg.connect(url, autocommit=True, **kwargs)
     except psycopg.Error as exc:
-        reason, fix = _connect_failure(exc)
-        return failed(f"cannot connect to {target}: {reason}", fix), None
+        error = connection_failed(url, exc)
+        return failed(error.detail, error.fix), None
     try:
         result = probe_connection(conn, started=started, target=target)
     except psycopg.Error as exc:
         conn.close()
-        reason, fix = _connect_failure(exc)
-        return failed(f"connected to {target} but a query failed: {reason}", fix), None
+        failure = classify(exc)
+        return failed(f"connected to {target} but a query failed: {failure.reason}", failure.fix), None
     return result, conn
 
 
