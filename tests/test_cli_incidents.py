@@ -353,7 +353,7 @@ def test_statement_timeout_exits_1(database_url: str, monkeypatch: pytest.Monkey
 
 
 def test_existing_deployment_never_migrated(empty_database_url: str) -> None:
-    from tests.test_migrations import LEGACY_SCHEMA
+    from tests.legacy_schema import LEGACY_SCHEMA
 
     with psycopg.connect(empty_database_url, autocommit=True) as conn:
         conn.execute(LEGACY_SCHEMA)

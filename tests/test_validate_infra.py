@@ -27,8 +27,9 @@ from kds.checks.runner import Check, Context, Status, ensure_connection, passed,
 from kds.cli.app import app
 from kds.db import migrate
 from kds.db.schema import INDEXES
+from tests.legacy_schema import LEGACY_SCHEMA, insert_incident
+from tests.migration_files import edit, editable_migrations
 from tests.pg import PgCluster
-from tests.test_migrations import LEGACY_SCHEMA, insert_incident
 
 runner = CliRunner()
 UNREACHABLE = "postgresql://kds@127.0.0.1:1/kds"
@@ -227,6 +228,35 @@ def test_pending_migration(database_url: str, db: psycopg.Connection) -> None:
     assert checks["schema-version"]["message"] == "1 pending migration(s): 0002_incident_indexes"
     assert checks["schema-version"]["fix"] == (
         "run `kds db migrate` against this database (for example from the Kubernetes migration Job)"
+    )
+
+
+CHANGED_FIX = (
+    "restore the migration files as they were applied (deploy the kds release that applied them); "
+    "put schema changes in a new migration"
+)
+
+
+def test_changed_migration_fails_with_a_fix(
+    database_url: str, db: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = editable_migrations(tmp_path / "migrations", monkeypatch)
+    edit(folder / "0002_incident_indexes.sql")
+    result, checks = validate(database_url)
+    assert result.exit_code == 1
+    assert statuses(checks) == all_pass_but(schema_version="fail")
+    assert checks["schema-version"]["message"] == (
+        "migration file(s) changed after being applied: 0002_incident_indexes.sql"
+    )
+    assert checks["schema-version"]["fix"] == CHANGED_FIX
+    # A changed file and a pending migration: both named, both fixes given.
+    edit(folder / "0001_base_schema.sql")
+    db.execute("DELETE FROM kds_schema_migrations WHERE version = '0002'")
+    _, checks = validate(database_url, "--only", "schema-version")
+    assert (checks["schema-version"]["message"], checks["schema-version"]["fix"]) == (
+        "migration file(s) changed after being applied: 0001_base_schema.sql; "
+        "1 pending migration(s): 0002_incident_indexes",
+        f"{CHANGED_FIX}; run `kds db migrate` against this database (for example from the Kubernetes migration Job)",
     )
 
 

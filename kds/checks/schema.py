@@ -17,6 +17,11 @@ from kds.db.schema import AUDIT_TABLE, INDEXES, TABLES, Column, describe_type
 if TYPE_CHECKING:
     import psycopg
 
+CHANGED_FIX = (
+    "restore the migration files as they were applied (deploy the kds release that applied them); "
+    "put schema changes in a new migration"
+)
+
 
 def check_schema_version(context: Context) -> CheckResult:
     import psycopg
@@ -27,6 +32,7 @@ def check_schema_version(context: Context) -> CheckResult:
     try:
         state = migrate.status(conn)
         recorded = migrate.applied_versions(conn)
+        changed = migrate.changed_migrations(conn)
     except psycopg.errors.InsufficientPrivilege:
         return warned(
             f"cannot verify: this role may not read {migrate.MIGRATIONS_TABLE}",
@@ -34,11 +40,16 @@ def check_schema_version(context: Context) -> CheckResult:
         )
     known = {m.version for m in migrate.available_migrations()}
     unknown = [version for version in recorded if version not in known]
+    problems: list[str] = []
+    fixes: list[str] = []
+    if changed:
+        problems.append(f"migration file(s) changed after being applied: {', '.join(m.filename for m in changed)}")
+        fixes.append(CHANGED_FIX)
     if state.pending:
-        return failed(
-            f"{len(state.pending)} pending migration(s): {', '.join(state.pending)}",
-            MIGRATE_FIX,
-        )
+        problems.append(f"{len(state.pending)} pending migration(s): {', '.join(state.pending)}")
+        fixes.append(MIGRATE_FIX)
+    if problems:
+        return failed("; ".join(problems), "; ".join(fixes))
     if unknown:
         return warned(
             f"all {len(state.applied)} kds migrations applied, but the database also records migrations "
