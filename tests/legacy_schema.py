@@ -7,19 +7,27 @@ from datetime import datetime
 import psycopg
 
 
+def _new_id(conn: psycopg.Connection, query: str, params: tuple[object, ...] = ()) -> int:
+    row = conn.execute(query, params).fetchone()
+    assert row is not None, "INSERT ... RETURNING id returns one row"
+    return int(row[0])
+
+
 def insert_incident(conn: psycopg.Connection, when: datetime) -> int:
-    rr = conn.execute(
+    rr = _new_id(
+        conn,
         "INSERT INTO resource_references (resource_uid, api_version, kind, name, namespace)"
         " VALUES (gen_random_uuid()::text, 'apps/v1', 'Deployment', 'web-' || gen_random_uuid(), 'default')"
-        " RETURNING id"
-    ).fetchone()[0]
-    ah = conn.execute("INSERT INTO action_histories (resource_id) VALUES (%s) RETURNING id", (rr,)).fetchone()[0]
-    return conn.execute(
+        " RETURNING id",
+    )
+    ah = _new_id(conn, "INSERT INTO action_histories (resource_id) VALUES (%s) RETURNING id", (rr,))
+    return _new_id(
+        conn,
         "INSERT INTO resource_action_traces (action_history_id, action_id, action_timestamp, alert_name,"
         " alert_severity, model_used, model_confidence, action_type)"
         " VALUES (%s, 'a1', %s, 'HighMemory', 'high', 'gpt', 0.9, 'restart_pod') RETURNING id",
         (ah, when),
-    ).fetchone()[0]
+    )
 
 
 LEGACY_SCHEMA = """

@@ -83,7 +83,7 @@ def check_partitions(context: Context) -> CheckResult:
     if strategy != "r" or key_count != 1 or key_column != "action_timestamp":
         return warned(
             f"{INCIDENT_TABLE} is not range-partitioned on action_timestamp alone; cannot verify where rows go",
-            "partition resource_action_traces by RANGE (action_timestamp) as SPEC 2.1 describes",
+            f"partition {INCIDENT_TABLE} by RANGE (action_timestamp), one partition per month plus a DEFAULT partition",
         )
     ranges: list[tuple[str, str | None, str | None]] = []
     defaults: list[str] = []
@@ -98,7 +98,9 @@ def check_partitions(context: Context) -> CheckResult:
     # The server parses its own bound texts (same session, same DateStyle and TimeZone).
     literals = sorted({text for _, low, high in ranges for text in (low, high) if text is not None})
     parsed: dict[str, datetime] = {}
-    now = conn.execute("SELECT now()").fetchone()[0]
+    clock = conn.execute("SELECT now()").fetchone()
+    assert clock is not None, "SELECT now() returns one row"
+    now: datetime = clock[0]
     if literals:
         parsed = dict(conn.execute("SELECT x, x::timestamptz FROM unnest(%s::text[]) AS x", (literals,)).fetchall())
     partitions = [

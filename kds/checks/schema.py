@@ -152,6 +152,7 @@ def check_required_columns(context: Context) -> CheckResult:
         if table == AUDIT_TABLE and extra and writes_fail:
             blocking.append(f"{table}.{column}")
     missing: list[str] = []
+    needed: list[str] = []  # the missing columns with the type kds needs
     wrong: list[str] = []
     for table, columns in TABLES.items():
         if table not in present:
@@ -160,6 +161,7 @@ def check_required_columns(context: Context) -> CheckResult:
             have = found.get(table, {}).get(column.name)
             if have is None:
                 missing.append(f"{table}.{column.name}")
+                needed.append(f"{table}.{column.name} {column.describe()}")
             elif not compatible(column, have):
                 wrong.append(f"{table}.{column.name} is {have.describe()}, needs {column.describe()}")
     absent = [table for table in TABLES if table not in present]
@@ -174,7 +176,7 @@ def check_required_columns(context: Context) -> CheckResult:
     if problems:
         fixes = []
         if missing:
-            fixes.append("add the missing columns with the types of SPEC 2.1 (ALTER TABLE ... ADD COLUMN ...)")
+            fixes.append(f"add the missing columns (ALTER TABLE ... ADD COLUMN ...): {', '.join(needed)}")
         if wrong:
             fixes.append("widen the columns to at least the required type (ALTER TABLE ... ALTER COLUMN ... TYPE ...)")
         if blocking:
