@@ -24,14 +24,17 @@ from kds.checks.connection import check_database_connection
 from kds.checks.runner import Status
 from kds.cli.app import app
 from kds.db.connection import describe_target, translate_error
-from kds.db.failures import CONNECT_FIX, Cause, classify, describe
+from kds.db.failures import CONNECT_FIX, Cause, classify, describe, rejection_sqlstate
 from kds.errors import ConnectionFailed
 from tests.pg import PgCluster
 from tests.pg_tcp import TcpServer, compile_locale, tcp_server
 
 runner = CliRunner()
 
-ROLE_FIX = "create the role (CREATE ROLE ... LOGIN) or fix the user name in the URL"
+ROLE_FIX = (
+    "create the role with LOGIN, fix the user name in the URL, or add a pg_hba.conf entry "
+    "for this host, user and database"
+)
 PASSWORD_FIX = "check the user name and password (the Kubernetes Secret) and pg_hba.conf"
 DATABASE_FIX = "create the database or fix the database name in the URL"
 LIMIT_FIX = "raise max_connections or the CONNECTION LIMIT, or lower the pool sizes (KDS_POOL_SIZE)"
@@ -40,6 +43,13 @@ SCHEME = (
     "the database URL has the unsupported scheme 'mysql'; "
     "use postgresql://user@host:port/dbname or a key=value conninfo string"
 )
+
+
+def rejected(role: str) -> str:
+    return (
+        f'the server does not accept role "{role}" (it does not exist, may not log in, or pg_hba.conf has no entry '
+        "for it)"
+    )
 
 
 def cli(url: str, **env: str) -> tuple[int, str, str]:
@@ -151,7 +161,18 @@ def test_wrong_password(password_server: TcpServer) -> None:
 
 def test_role_does_not_exist(database_url: str) -> None:
     url = make_conninfo(database_url, user="kds_no_such_role")
-    assert_everywhere(url, 'role "kds_no_such_role" does not exist', ROLE_FIX)
+    assert_everywhere(url, rejected("kds_no_such_role"), ROLE_FIX)
+
+
+def test_role_that_may_not_log_in(database_url: str, pg_cluster: PgCluster) -> None:
+    name = f"kds_nologin_{uuid.uuid4().hex[:8]}"
+    with pg_cluster.admin() as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(name)))
+    try:
+        assert_everywhere(make_conninfo(database_url, user=name), rejected(name), ROLE_FIX)
+    finally:
+        with pg_cluster.admin() as conn:
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
 
 
 def test_database_does_not_exist(database_url: str) -> None:
@@ -200,20 +221,35 @@ def german_server() -> Iterator[TcpServer]:
         yield server
 
 
-def test_localised_server_never_yields_a_wrong_cause(german_server: TcpServer) -> None:
-    """psycopg 3.3 gives no SQLSTATE for start-up rejections (psycopg/psycopg#1188): a German
-    server's rejection is reported as the generic cause, never as a wrong one."""
-    for url in (
-        german_server.url(user="app", password="wrong"),
-        german_server.url(user="app", password="right", dbname="kds_no_such_database"),
-    ):
+def test_a_localised_server_keeps_every_cause(german_server: TcpServer) -> None:
+    """The server answers in German and psycopg gives no SQLSTATE (psycopg/psycopg#1188): the cause
+    comes from the SQLSTATE of the traced rejection, never from the text."""
+    port = german_server.port
+    cases = {
+        german_server.url(user="app", password="wrong"): 'password authentication failed for role "app"',
+        german_server.url(user="app", password="right", dbname="kds_no_such_database"): (
+            'database "kds_no_such_database" does not exist'
+        ),
+    }
+    for url, reason in cases.items():
         with pytest.raises(psycopg.OperationalError) as caught:
             psycopg.connect(url)
-        assert "FATAL" in str(caught.value) and "authentication failed" not in str(caught.value)
-        assert caught.value.sqlstate is None
-        assert classify(caught.value).cause is Cause.UNREACHABLE
+        assert "FATAL" in str(caught.value) and caught.value.sqlstate is None
+        assert "authentication failed" not in str(caught.value) and "does not exist" not in str(caught.value)
         target = describe_target(url)
-        assert cli(url) == (1, "", f"service-unavailable: cannot connect to {target}: the database is unreachable\n")
+        assert target.endswith(f"@127.0.0.1:{port}/" + ("postgres" if "wrong" in url else "kds_no_such_database"))
+        assert cli(url) == (1, "", f"service-unavailable: cannot connect to {target}: {reason}\n")
+        assert connection_check(url)[1]["message"] == f"cannot connect to {target}: {reason}"
+
+
+def test_without_a_conninfo_an_untraced_rejection_is_generic(german_server: TcpServer) -> None:
+    with pytest.raises(psycopg.OperationalError) as caught:
+        psycopg.connect(german_server.url(user="app", password="wrong"))
+    assert classify(caught.value).cause is Cause.UNREACHABLE
+    assert classify(caught.value, conninfo=german_server.url(user="app", password="wrong")).cause is (
+        Cause.AUTHENTICATION_FAILED
+    )
+    assert rejection_sqlstate(german_server.url(user="app", password="right"), timeout=5) is None  # it connects
 
 
 @pytest.mark.parametrize(

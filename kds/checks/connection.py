@@ -30,13 +30,13 @@ def connect_and_probe(url: str, *, timeout: float) -> tuple[CheckResult, psycopg
     if problem is not None:
         return failed(f"cannot connect: {problem}", "fix --database-url / KDS_DATABASE_URL"), None
     started = time.perf_counter()
+    kwargs = connection_kwargs(
+        application_name=APPLICATION_NAME, statement_timeout=timeout, connect_timeout=timeout, read_only=True
+    )
     try:
-        kwargs = connection_kwargs(
-            application_name=APPLICATION_NAME, statement_timeout=timeout, connect_timeout=timeout, read_only=True
-        )
         conn = psycopg.connect(url, autocommit=True, **kwargs)
     except psycopg.Error as exc:
-        error = connection_failed(url, exc)
+        error = connection_failed(url, exc, kwargs)
         return failed(error.detail, error.fix), None
     try:
         result = probe_connection(conn, started=started, target=target)

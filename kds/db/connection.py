@@ -58,11 +58,18 @@ def check_url(url: str) -> None:
         raise ConfigurationError(problem)
 
 
-def connection_failed(url: str, exc: BaseException) -> ConnectionFailed:
-    """``cannot connect to user@host:port/dbname: <reason>`` for a failed attempt, with its cause."""
+def connection_failed(url: str, exc: BaseException, connect_kwargs: dict[str, Any]) -> ConnectionFailed:
+    """``cannot connect to user@host:port/dbname: <reason>`` for a failed attempt, with its cause.
+
+    ``connect_kwargs`` are those of the failed attempt: a rejection without SQLSTATE is asked
+    again with them (:func:`kds.db.failures.classify`).
+    """
+    from psycopg.conninfo import make_conninfo
+
     from kds.db.failures import classify
 
-    failure = classify(exc)
+    conninfo = make_conninfo(url, **connect_kwargs)
+    failure = classify(exc, conninfo=conninfo, timeout=float(connect_kwargs.get("connect_timeout", 5)))
     return ConnectionFailed(f"cannot connect to {describe_target(url)}: {failure.reason}", failure.cause, failure.fix)
 
 
@@ -92,7 +99,7 @@ def connect(
     try:
         return psycopg.connect(url, autocommit=autocommit, **kwargs)
     except psycopg.OperationalError as exc:
-        raise connection_failed(url, exc) from exc
+        raise connection_failed(url, exc, kwargs) from exc
     except psycopg.Error as exc:
         raise translate_error(exc) from exc
 

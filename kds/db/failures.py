@@ -4,22 +4,22 @@ The causes and their messages are listed in docs/configuration.md ("When the con
 
 How a cause is recognised, most reliable first:
 
-1. The SQLSTATE the server sent (``28P01``, ``28000``, ``3D000``, ``53300``, ``57P03``), wherever
-   psycopg exposes it. It is the same in every server language, so when it is present it decides
-   and the text is never read.
+1. The SQLSTATE the server sent (``28P01``, ``28000``, ``3D000``, ``53300``, ``57P03``). It is the
+   same in every server language, so the server's (possibly localised) text is never read.
 2. The exception class (psycopg's ``ConnectionTimeout``).
-3. libpq's text. Client-side failures (refused, unknown host, timeout, missing socket) are written
-   by libpq and the C library in English: a Python process never switches ``LC_MESSAGES``.
-   Server-side rejections at connect time also arrive as text only: libpq keeps the server's
-   ErrorResponse fields to itself during the start-up handshake, so psycopg 3.3 raises an
-   ``OperationalError`` without ``sqlstate`` (psycopg/psycopg#1188). Their English text is matched
-   as a last resort; a server whose ``lc_messages`` is another language then yields the generic
-   "the database is unreachable", never a wrong cause.
+3. libpq's text for client-side failures (refused, unknown host, timeout, missing socket): libpq
+   and the C library write these in English, as a Python process never switches ``LC_MESSAGES``.
+4. A rejection by the server at connect time carries no SQLSTATE in psycopg 3.3: libpq keeps the
+   ErrorResponse fields to itself during the start-up handshake (psycopg/psycopg#1188). For those,
+   :func:`rejection_sqlstate` repeats the attempt once with libpq's protocol trace switched on and
+   reads the SQLSTATE from the traced ErrorResponse. Without it the cause is the generic
+   "the database is unreachable", never one guessed from text.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -30,7 +30,6 @@ class Cause(StrEnum):
     TIMED_OUT = "timed-out"
     NO_SOCKET = "no-socket"
     AUTHENTICATION_FAILED = "authentication-failed"
-    ROLE_MISSING = "role-missing"
     ROLE_REJECTED = "role-rejected"
     DATABASE_MISSING = "database-missing"
     TOO_MANY_CONNECTIONS = "too-many-connections"
@@ -60,7 +59,7 @@ _BY_SQLSTATE: dict[str, Cause] = {
     "57P03": Cause.NOT_ACCEPTING,  # cannot_connect_now
 }
 
-# English texts of libpq, the C library and (fallback only, see above) the server; first match wins.
+# English texts of libpq and the C library for failures on the client's side; first match wins.
 _BY_TEXT: tuple[tuple[re.Pattern[str], Cause], ...] = tuple(
     (re.compile(pattern), cause)
     for pattern, cause in (
@@ -68,15 +67,6 @@ _BY_TEXT: tuple[tuple[re.Pattern[str], Cause], ...] = tuple(
         (r"failed to resolve host|could not translate host name|Name or service not known", Cause.HOST_NOT_FOUND),
         (r"timeout expired", Cause.TIMED_OUT),
         (r'on socket ".*" failed: No such file or directory', Cause.NO_SOCKET),
-        (r"password authentication failed", Cause.AUTHENTICATION_FAILED),
-        (r'role ".*" does not exist', Cause.ROLE_MISSING),
-        (r'role ".*" is not permitted to log in|no pg_hba\.conf entry', Cause.ROLE_REJECTED),
-        (r'database ".*" does not exist', Cause.DATABASE_MISSING),
-        (
-            r"too many connections|too many clients already|remaining connection slots are reserved",
-            Cause.TOO_MANY_CONNECTIONS,
-        ),
-        (r"the database system is (?:starting up|shutting down|in recovery mode)", Cause.NOT_ACCEPTING),
     )
 )
 
@@ -90,8 +80,12 @@ def sqlstate_of(exc: BaseException) -> str | None:
     return str(state) if state else None
 
 
-def cause_of(exc: BaseException) -> Cause:
-    """The cause of a failed connection attempt (or of a connection lost later)."""
+def cause_of(exc: BaseException, *, ask_server: Callable[[], str | None] | None = None) -> Cause:
+    """The cause of a failed connection attempt (or of a connection lost later).
+
+    ``ask_server`` returns the SQLSTATE of the server's rejection (see :func:`rejection_sqlstate`);
+    it is called only when neither the exception nor the client-side rules name the cause.
+    """
     from psycopg.errors import ConnectionTimeout
 
     state = sqlstate_of(exc)
@@ -103,7 +97,54 @@ def cause_of(exc: BaseException) -> Cause:
     for pattern, cause in _BY_TEXT:
         if pattern.search(text):
             return cause
-    return Cause.UNREACHABLE
+    state = ask_server() if ask_server is not None else None
+    return _BY_SQLSTATE.get(state, Cause.UNREACHABLE) if state else Cause.UNREACHABLE
+
+
+_TRACED_SQLSTATE = re.compile(r'\tErrorResponse\t.*? C "(?P<state>[0-9A-Z]{5})"')
+
+
+def rejection_sqlstate(conninfo: str, *, timeout: float) -> str | None:
+    """Attempt the connection once more with libpq's protocol trace on; the SQLSTATE of the rejection.
+
+    The trace goes to an in-memory pipe (it may contain authentication messages) and is read
+    once the attempt has ended. None when the attempt succeeds, times out, reports no error or
+    the platform has no tracing (psycopg traces on Linux only).
+    """
+    import os
+    import select
+    import time
+
+    from psycopg import NotSupportedError, pq
+
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    os.set_blocking(write_end, False)  # a full pipe drops trace lines instead of blocking libpq
+    pgconn = pq.PGconn.connect_start(conninfo.encode())
+    try:
+        try:
+            pgconn.trace(write_end)
+        except NotSupportedError:
+            return None
+        deadline = time.monotonic() + timeout
+        while pgconn.status != pq.ConnStatus.BAD:
+            status = pgconn.connect_poll()
+            remaining = deadline - time.monotonic()
+            if status in (pq.PollingStatus.OK, pq.PollingStatus.FAILED) or remaining <= 0:
+                break
+            waiting = [pgconn.socket]
+            select.select(*((waiting, [], []) if status == pq.PollingStatus.READING else ([], waiting, [])), remaining)
+        pgconn.untrace()  # flushes the trace
+        try:
+            traced = os.read(read_end, 1 << 16).decode("utf-8", errors="replace")
+        except BlockingIOError:
+            traced = ""
+    finally:
+        pgconn.finish()
+        os.close(read_end)
+        os.close(write_end)
+    match = _TRACED_SQLSTATE.search(traced)
+    return match["state"] if match else None
 
 
 def _attempted(exc: BaseException, field: str) -> str:
@@ -133,10 +174,6 @@ def describe(cause: Cause, *, role: str = "", database: str = "") -> ConnectionF
             f"password authentication failed for {named_role}",
             "check the user name and password (the Kubernetes Secret) and pg_hba.conf",
         ),
-        Cause.ROLE_MISSING: (
-            f"{named_role} does not exist",
-            "create the role (CREATE ROLE ... LOGIN) or fix the user name in the URL",
-        ),
         Cause.ROLE_REJECTED: (
             f"the server does not accept {named_role} (it does not exist, may not log in, "
             "or pg_hba.conf has no entry for it)",
@@ -161,9 +198,21 @@ def describe(cause: Cause, *, role: str = "", database: str = "") -> ConnectionF
     return ConnectionFailure(cause, reason, fix)
 
 
-def classify(exc: BaseException) -> ConnectionFailure:
-    """Cause, reason and fix of a driver error raised while connecting (or by a connection lost later)."""
-    return describe(cause_of(exc), role=_attempted(exc, "user"), database=_attempted(exc, "db"))
+def classify(exc: BaseException, *, conninfo: str | None = None, timeout: float = 5.0) -> ConnectionFailure:
+    """Cause, reason and fix of a driver error raised while connecting (or by a connection lost later).
+
+    With the ``conninfo`` of the failed attempt, a rejection without SQLSTATE is asked again
+    (:func:`rejection_sqlstate`, within ``timeout``).
+    """
+    ask_server = None
+    if conninfo is not None:
+        target = conninfo
+
+        def ask_server() -> str | None:
+            return rejection_sqlstate(target, timeout=timeout)
+
+    cause = cause_of(exc, ask_server=ask_server)
+    return describe(cause, role=_attempted(exc, "user"), database=_attempted(exc, "db"))
 
 
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
