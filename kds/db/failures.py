@@ -1,6 +1,6 @@
 """Why a database connection failed: the one classifier behind the CLI, ``validate-infra`` and the server.
 
-The causes and their messages are listed in docs/configuration.md ("When the connection fails").
+The causes and their messages are listed in docs/configuration.md#when-the-connection-fails.
 
 How a cause is recognised, most reliable first:
 
