@@ -7,6 +7,7 @@ password, a closed port, an unresolvable host and a socket that never answers.
 
 from __future__ import annotations
 
+import shutil
 import socket
 import tempfile
 import uuid
@@ -210,15 +211,18 @@ def test_malformed_url_is_invalid_input() -> None:
 @pytest.fixture(scope="module")
 def german_server() -> Iterator[TcpServer]:
     locales = Path(tempfile.mkdtemp(prefix="kds-locales-"))
-    locales.chmod(0o755)
-    name = compile_locale(locales)
-    if name is None:
-        pytest.skip("this machine cannot compile a de_DE locale (no localedef or locale sources)")
-    with tcp_server(lc_messages=name, locpath=locales) as server:
-        with psycopg.connect(server.url(), autocommit=True) as conn:
-            conn.execute("CREATE ROLE app LOGIN PASSWORD 'right'")
-            assert conn.execute("SHOW lc_messages").fetchone() == (name,)
-        yield server
+    try:
+        locales.chmod(0o755)
+        name = compile_locale(locales)
+        if name is None:
+            pytest.skip("this machine cannot compile a de_DE locale (no localedef or locale sources)")
+        with tcp_server(lc_messages=name, locpath=locales) as server:
+            with psycopg.connect(server.url(), autocommit=True) as conn:
+                conn.execute("CREATE ROLE app LOGIN PASSWORD 'right'")
+                assert conn.execute("SHOW lc_messages").fetchone() == (name,)
+            yield server
+    finally:
+        shutil.rmtree(locales, ignore_errors=True)
 
 
 def test_a_localised_server_keeps_every_cause(german_server: TcpServer) -> None:
