@@ -392,3 +392,18 @@ def test_retention_grammar_rejects(text: str) -> None:
 def test_retention_grammar_accepts_months_and_days() -> None:
     assert (parse_retention("13mo").months, parse_retention("400d").days) == (13, 400)
     assert str(parse_retention(" 13mo ")) == "13mo"
+
+
+@pytest.mark.parametrize(
+    ("value", "detail"),
+    [
+        ("0", "--lock-timeout must be more than 0"),
+        ("soon", "--lock-timeout: invalid duration 'soon'"),
+    ],
+)
+def test_a_bad_lock_timeout_exits_2_before_connecting(value: str, detail: str) -> None:
+    result = runner.invoke(
+        app, ["db", "partitions", "ensure", "--lock-timeout", value, "--database-url", "postgresql://x@127.0.0.1:1/x"]
+    )
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.startswith(f"invalid-parameter: {detail}")
