@@ -67,26 +67,32 @@ def _locate_database(context: Context, database_url: str | None) -> None:
 @reports_errors
 def validate_infra(
     database_url: str | None = DatabaseUrlOption,
-    output: Format = typer.Option(Format.text, "-o", "--output", help="text (a table on a terminal) or json."),
+    output: Format = typer.Option(
+        Format.text, "-o", "--output", metavar="FORMAT", help="text (a table on a terminal) or json."
+    ),
     junit: Path | None = typer.Option(
         None, "--junit", help="Also write a JUnit XML report (one testcase per check) to FILE.", metavar="FILE"
     ),
     only: list[str] = typer.Option([], "--only", help="Run only this check (repeatable).", metavar="ID"),
     skip: list[str] = typer.Option([], "--skip", help="Do not run this check (repeatable).", metavar="ID"),
     strict: bool = typer.Option(False, "--strict", help="Warnings fail too (exit 1)."),
-    timeout: str = typer.Option(DEFAULT_TIMEOUT, "--timeout", help="Time limit of each check (5, 2.5, 500ms)."),
+    timeout: str = typer.Option(
+        DEFAULT_TIMEOUT, "--timeout", metavar="DURATION", help="Time limit of each check (5, 2.5, 500ms)."
+    ),
     grace_period: str | None = typer.Option(
         None,
         "--grace-period",
+        metavar="DURATION",
         help="The pods' terminationGracePeriodSeconds [env: KDS_TERMINATION_GRACE_PERIOD; default: 40s].",
         show_default=False,
     ),
     server_url: str | None = typer.Option(
-        None, "--server-url", envvar="KDS_SERVER_URL", help="Base URL of a running kds serve to check."
+        None, "--server-url", envvar="KDS_SERVER_URL", metavar="URL", help="Base URL of a running kds serve to check."
     ),
     server_token: str | None = typer.Option(
         None,
         "--server-token",
+        metavar="TOKEN",
         envvar="KDS_SERVER_TOKEN",
         help="Bearer token with metrics:read, when the server has authentication on.",
         show_default=False,

@@ -6,12 +6,16 @@ statement timeout and, for inspection commands, a read-only default transaction 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kds.errors import KdsError, QueryTimeout, ServiceUnavailable
 
 if TYPE_CHECKING:
     import psycopg
+
+T = TypeVar("T")
 
 
 def connection_kwargs(
@@ -50,10 +54,8 @@ def connect(
         connect_timeout=connect_timeout,
         read_only=read_only,
     )
-    try:
+    with database_errors():
         return psycopg.connect(url, autocommit=autocommit, **kwargs)
-    except psycopg.Error as exc:
-        raise translate_error(exc) from exc
 
 
 def translate_error(exc: BaseException) -> KdsError:
@@ -68,3 +70,28 @@ def translate_error(exc: BaseException) -> KdsError:
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
         return ServiceUnavailable("the database is unreachable")
     return KdsError("the database reported an unexpected error")
+
+
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """Driver exceptions raised inside the block become kds errors (in the style of httpx's
+    ``map_httpcore_exceptions``). Wrap database calls only: any other exception passes through untouched."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise translate_error(exc) from exc
+
+
+def database_rows(rows: Iterable[T]) -> Iterator[T]:
+    """``rows`` (a stream fetched lazily from the database), with :func:`database_errors` around each fetch only,
+    so that failures of whatever consumes the rows are never taken for database errors."""
+    iterator = iter(rows)
+    while True:
+        with database_errors():
+            try:
+                row = next(iterator)
+            except StopIteration:
+                return
+        yield row

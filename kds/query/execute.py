@@ -1,7 +1,7 @@
 """Run the core's statements on a psycopg connection (sync for the CLI, async for the server).
 
 Driver exceptions propagate unchanged; front ends map them with
-:func:`kds.db.connection.translate_error`.
+:func:`kds.db.connection.database_errors` (the CLI) or :func:`kds.db.connection.translate_error`.
 """
 
 from __future__ import annotations
