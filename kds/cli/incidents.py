@@ -9,6 +9,8 @@ import typer
 
 from kds.cli.common import DatabaseUrlOption, reports_errors, session, settings
 from kds.cli.output import OutputFormat
+from kds.query.times import AGE_EXAMPLES
+from kds.query.vocabulary import CLI_DEFAULT_LIMIT, LIMIT_RANGE
 
 app = typer.Typer(help="Inspect incidents straight from the database.", no_args_is_help=True)
 
@@ -31,10 +33,12 @@ def list_incidents(
     action_type: str | None = typer.Option(None, "--action-type", metavar="T", help="Exact action type."),
     alert_name: str | None = typer.Option(None, "--alert-name", metavar="A", help="Exact alert name."),
     since: str | None = typer.Option(
-        None, "--since", metavar="T", help="RFC 3339 time or a duration ago (30m, 6h, 7d)."
+        None, "--since", metavar="T", help=f"RFC 3339 time or an age ({AGE_EXAMPLES}: that long ago)."
     ),
-    until: str | None = typer.Option(None, "--until", metavar="T", help="RFC 3339 time or a duration ago (exclusive)."),
-    limit: str | None = typer.Option(None, "-l", "--limit", metavar="N", help="Rows per page, 1..1000 [default: 50]."),
+    until: str | None = typer.Option(None, "--until", metavar="T", help="RFC 3339 time or an age (exclusive)."),
+    limit: str | None = typer.Option(
+        None, "-l", "--limit", metavar="N", help=f"Rows per page, {LIMIT_RANGE} [default: {CLI_DEFAULT_LIMIT}]."
+    ),
     offset: str | None = typer.Option(None, "--offset", metavar="N", help="Rows to skip [default: 0]."),
     cursor: str | None = typer.Option(
         None, "--cursor", metavar="C", help="next_cursor of a previous page (json output)."
@@ -46,7 +50,6 @@ def list_incidents(
 ) -> None:
     """List incidents, newest first."""
     from kds.query import parse_incident_query
-    from kds.query.vocabulary import CLI_DEFAULT_LIMIT
 
     params = {
         "namespace": namespace,

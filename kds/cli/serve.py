@@ -1,4 +1,4 @@
-"""``kds serve``: the REST gateway (SPEC 5). Every option also reads its ``KDS_*`` variable."""
+"""``kds serve``: the REST gateway (docs/api.md). Every option also reads its ``KDS_*`` variable."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from enum import StrEnum
 import typer
 
 from kds.cli.common import DatabaseUrlOption, fail, reports_errors, settings
+from kds.durations import DURATION_EXAMPLES
 
 
 class LogFormat(StrEnum):
@@ -35,7 +36,7 @@ def serve(
         None,
         "--shutdown-delay",
         metavar="DURATION",
-        help="Keep serving this long after SIGTERM while readiness is off, e.g. 5, 2.5, 500ms "
+        help=f"Keep serving this long after SIGTERM while readiness is off, e.g. {DURATION_EXAMPLES} "
         "[env: KDS_SHUTDOWN_DELAY; default: 5s; 0 with a preStop sleep].",
         show_default=False,
     ),

@@ -1,4 +1,4 @@
-"""``kds validate-infra``: prove the database and configuration are ready (SPEC 6)."""
+"""``kds validate-infra``: prove the database and configuration are ready (docs/cli.md)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from kds.cli.common import EXIT_INVALID, DatabaseUrlOption, fail, reports_errors
+from kds.cli.common import DatabaseUrlOption, reports_errors
+from kds.durations import DURATION_EXAMPLES
+from kds.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from kds.checks.runner import Context
@@ -28,11 +30,11 @@ def _duration(option: str, raw: str, *, positive: bool) -> float:
     try:
         value = parse_duration(raw)
     except ValueError as error:
-        raise fail(f"invalid-parameter: {option}={raw}: {error}", EXIT_INVALID) from None
+        raise ConfigurationError.of(option, raw, str(error)) from None
     if positive and value <= 0:
-        raise fail(f"invalid-parameter: {option}={raw}: must be greater than 0", EXIT_INVALID)
+        raise ConfigurationError.of(option, raw, "must be greater than 0")
     if value < 0:
-        raise fail(f"invalid-parameter: {option}={raw}: must not be negative", EXIT_INVALID)
+        raise ConfigurationError.of(option, raw, "must not be negative")
     return value
 
 
@@ -42,11 +44,11 @@ def _ids(values: list[str]) -> list[str]:
 
 
 def _locate_database(context: Context, database_url: str | None) -> None:
-    """Fill in the database URL (SPEC 2.3), or why there is none; never raises."""
+    """Fill in the database URL (docs/configuration.md), or why there is none; never raises."""
     import os
 
     from kds.db.source import resolve
-    from kds.errors import ConfigurationError, EmbeddedUnavailable, KdsError
+    from kds.errors import EmbeddedUnavailable, KdsError
     from kds.settings import Settings, load_settings
 
     try:
@@ -77,7 +79,7 @@ def validate_infra(
     skip: list[str] = typer.Option([], "--skip", help="Do not run this check (repeatable).", metavar="ID"),
     strict: bool = typer.Option(False, "--strict", help="Warnings fail too (exit 1)."),
     timeout: str = typer.Option(
-        DEFAULT_TIMEOUT, "--timeout", metavar="DURATION", help="Time limit of each check (5, 2.5, 500ms)."
+        DEFAULT_TIMEOUT, "--timeout", metavar="DURATION", help=f"Time limit of each check ({DURATION_EXAMPLES})."
     ),
     grace_period: str | None = typer.Option(
         None,
@@ -112,11 +114,9 @@ def validate_infra(
     try:
         checks = catalogue.select(_ids(only), _ids(skip))
     except ValueError as error:
-        raise fail(
-            f"invalid-parameter: unknown check id: {error} (known: {', '.join(catalogue.CHECK_IDS)})", EXIT_INVALID
-        ) from None
+        raise ConfigurationError(f"unknown check id: {error} (known: {', '.join(catalogue.CHECK_IDS)})") from None
     if not checks:
-        raise fail("invalid-parameter: --only/--skip leave no check to run", EXIT_INVALID)
+        raise ConfigurationError("--only/--skip leave no check to run")
 
     context = Context(
         timeout=per_check,
@@ -145,5 +145,5 @@ def validate_infra(
         try:
             junit.write_bytes(present.to_junit(outcomes, strict=strict))
         except OSError as error:
-            raise fail(f"invalid-parameter: --junit={junit}: cannot write ({error.strerror})", EXIT_INVALID) from None
+            raise ConfigurationError.of("--junit", junit, f"cannot write ({error.strerror})") from None
     raise typer.Exit(present.exit_code(outcomes, strict=strict))
