@@ -14,10 +14,13 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
+
+if TYPE_CHECKING:
+    from typer._click.core import Context  # typer ships its own click; only the type is needed
 
 EXIT_FAILURE = 1
 DEBUG_VARIABLE = "KDS_DEBUG"
@@ -67,7 +70,7 @@ def stdout_flushed() -> bool:
 class KdsGroup(TyperGroup):
     """Typer's group, with kds's one-line usage errors, quiet closed pipes and reported bugs."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Context) -> Any:
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.TyperException, typer.Abort):

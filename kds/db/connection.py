@@ -59,7 +59,7 @@ def connect(
 
 
 def translate_error(exc: BaseException) -> KdsError:
-    """Map a driver exception to the SPEC's error vocabulary, without leaking driver text."""
+    """Map a driver exception to kds's error vocabulary (docs/api.md), without leaking driver text."""
     import psycopg
     from psycopg import errors as pg_errors
 
