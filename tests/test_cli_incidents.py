@@ -274,7 +274,7 @@ def test_json_fields_and_types(dataset) -> None:
         ),
         (
             ["--since", "soon"],
-            "invalid-time-range: since must be an RFC 3339 timestamp or a duration such as 30m, 6h, 7d, got 'soon'\n",
+            "invalid-time-range: since must be an RFC 3339 timestamp or an age such as 30m, 6h, 7d, got 'soon'\n",
         ),
         (["--cursor", "forged"], "invalid-cursor: cursor was not issued by kds or was altered: got 'forged'\n"),
         (["-n", "a\x00b"], "invalid-parameter: namespace must not contain control characters, got 'a\\x00b'\n"),

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
-from kds.audit.models import NotificationRequest
+from kds.audit.models import FIELDS, RECORD_FIELDS, NotificationRequest
 from kds.db.connection import translate_error
 from kds.errors import Conflict, ServiceUnavailable
 from kds.timefmt import rfc3339, sql_rfc3339
@@ -29,20 +29,9 @@ if TYPE_CHECKING:
 Outcome = tuple[dict[str, Any], bool]
 
 TABLE = "notification_audit"
-# Identifier allow-lists: the columns kds writes, and the record it returns.
-WRITE_COLUMNS: tuple[str, ...] = (
-    "remediation_id",
-    "notification_id",
-    "recipient",
-    "channel",
-    "message_summary",
-    "status",
-    "sent_at",
-    "delivery_status",
-    "error_message",
-    "escalation_level",
-)
-RECORD_COLUMNS: tuple[str, ...] = ("id", *WRITE_COLUMNS, "created_at", "updated_at")
+# Identifier allow-lists, owned by the audit models: the columns kds writes, and the record it returns.
+WRITE_COLUMNS = FIELDS
+RECORD_COLUMNS = RECORD_FIELDS
 TIMESTAMP_COLUMNS = frozenset({"sent_at", "created_at", "updated_at"})
 CASE_INSENSITIVE = frozenset({"channel", "status"})
 
