@@ -27,9 +27,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sanic.exceptions import MethodNotAllowed, NotFound, PayloadTooLarge, SanicException
-from sanic.http.http1 import Http
 
 from kds.server.http import problems
+from kds.server.process import sanic_compat
 
 if TYPE_CHECKING:
     from sanic import Request, Sanic
@@ -50,7 +50,7 @@ def configure(app: Sanic, settings: Settings) -> None:
     """Header limit 16 KiB whatever the body limit; the 414/431 split; early rejections."""
     app.config.REQUEST_MAX_HEADER_SIZE = MAX_HEADER_BYTES
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
-    Http.set_header_max_size(MAX_HEADER_BYTES)
+    sanic_compat.set_header_limit(MAX_HEADER_BYTES)
     app.exception(PayloadTooLarge)(oversized)
     app.signal("http.lifecycle.exception")(note_rejection)
 
@@ -75,28 +75,22 @@ async def check_request(request: Request) -> None:
     if rejected(request):
         return
     if len(request.raw_url) > MAX_TARGET_BYTES:
-        close_after(request)
+        sanic_compat.close_after_response(request)
         raise UriTooLong(f"the request target is longer than {MAX_TARGET_BYTES} bytes")
     declared = request.headers.get("content-length")
     limit = request.app.config.REQUEST_MAX_SIZE
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        close_after(request)
+        sanic_compat.close_after_response(request)
         raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
-
-
-def close_after(request: Request) -> None:
-    if request.stream is not None:
-        request.stream.keep_alive = False
 
 
 def oversized_head(request: Request) -> bool | None:
     """For a head over the limit: True when the request line itself is too long (None: not a head error)."""
-    stream = getattr(request, "stream", None)
-    buffer = getattr(stream, "recv_buffer", None)
-    if buffer is None:
+    head = sanic_compat.received_head(request, MAX_HEADER_BYTES + 2)
+    if head is None:
         return None
-    end = buffer.find(b"\r\n", 0, MAX_HEADER_BYTES + 2)
-    request_line = bytes(buffer[:end]) if end != -1 else bytes(buffer[: MAX_HEADER_BYTES + 2])
+    end = head.find(b"\r\n")
+    request_line = head[:end] if end != -1 else head
     parts = request_line.split(b" ")
     target = parts[1] if len(parts) > 1 else request_line
     return end == -1 or len(target) > MAX_TARGET_BYTES

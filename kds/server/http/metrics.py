@@ -15,17 +15,17 @@ from collections.abc import Iterable
 from time import perf_counter
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram
-from prometheus_client import values as _values
 
 from kds.audit.store import WRITE_COLUMNS
 from kds.errors import KdsError, Problem
 from kds.query.vocabulary import PARAMETERS
+from kds.server.process import sanic_compat
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # prometheus-client picks its value class when first imported; if that happened before the runner
 # set the variable, pick again (the metrics below are created with whatever is chosen here).
 if os.environ.get(MULTIPROC_ENV):
-    _values.ValueClass = _values.get_value_class()
+    sanic_compat.reselect_value_class()
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from kds.server.http import metrics, request_ids
 from kds.server.http.logs import event
+from kds.server.process import sanic_compat
 
 if TYPE_CHECKING:
     from sanic import Request
@@ -45,9 +46,9 @@ async def on_response(request: Request, response: BaseHTTPResponse) -> None:
     headers[request_ids.HEADER] = request_ids.of(request)
     headers["X-Content-Type-Options"] = "nosniff"
     state = request.app.ctx.state
-    if state.draining and request.stream is not None:
+    if state.draining:
         # Shutdown is draining: this connection ends with this response (Connection: close).
-        request.stream.keep_alive = False
+        sanic_compat.close_after_response(request)
     if not getattr(request.ctx, "streaming", False):
         finish(request, response.status)
 
