@@ -395,7 +395,9 @@ def test_openapi_describes_the_endpoint(client: httpx.Client) -> None:
     assert operation["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/NotificationRequest"
     }
-    assert sorted(operation["responses"]) == ["200", "201", "400", "409", "413", "415", "503", "504"]
+    assert sorted(operation["responses"]) == ["200", "201", "400", "401", "403", "409", "413", "415", "503", "504"]
+    assert operation["security"] == [{}, {"bearerAuth": []}]
+    assert "`audit:write`" in operation["description"]
     schemas = document["components"]["schemas"]
     request = schemas["NotificationRequest"]
     assert request["additionalProperties"] is False

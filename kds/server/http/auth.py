@@ -1,11 +1,11 @@
 """Bearer-token authentication of the API (SPEC 5.6): the HTTP side of :mod:`kds.auth`.
 
 Off unless ``KDS_AUTH_TOKENS_FILE`` is set. Then every request needs a known token, except the open
-paths (``/health*``, ``/api/v1/openapi.json``); a matched route also needs its scope. Requests that
-match no route still need a valid token before they learn 404 or 405, so the API's shape is not
-disclosed to anonymous clients; under an area (``/api/v1/incidents``, ``/api/v1/audit``,
-``/metrics``) they also need the area's scope. A route missing from :data:`SCOPE_BY_ROUTE` is refused to every
-token (fail closed): a new endpoint must be given its scope here.
+routes of the route table (:mod:`kds.server.api.routes`); a matched route also needs the scope the
+table gives it. Requests that match no route still need a valid token before they learn 404 or 405,
+so the API's shape is not disclosed to anonymous clients; under an area (``/api/v1/incidents``,
+``/api/v1/audit``, ``/metrics``) they also need the area's scope. A route registered without a scope
+is refused to every token (fail closed). See docs/security.md.
 
 Tokens are never logged: the middleware reads the ``Authorization`` header and keeps only the
 principal's name on ``request.ctx.principal``.
@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from sanic.exceptions import Forbidden, Unauthorized
 
-from kds.auth import AUDIT_WRITE, INCIDENTS_READ, METRICS_READ, TokenStore
+from kds.auth import TokenStore
+from kds.server.api import routes
 from kds.server.http import limits
 from kds.server.http.logs import event
 from kds.server.http.observe import UNMATCHED_ROUTE, route_template
@@ -29,20 +30,8 @@ if TYPE_CHECKING:
 
     from kds.settings import Settings
 
-SCOPE_BY_ROUTE: dict[str, str] = {
-    "/api/v1/incidents": INCIDENTS_READ,
-    "/api/v1/incidents/<id>": INCIDENTS_READ,
-    "/api/v1/audit/notifications": AUDIT_WRITE,
-    "/metrics": METRICS_READ,
-}
-# Paths that match no route still fall in an area: a token without the area's scope learns nothing more.
-SCOPE_BY_AREA: tuple[tuple[str, str], ...] = (
-    ("/api/v1/incidents", INCIDENTS_READ),
-    ("/api/v1/audit", AUDIT_WRITE),
-    ("/metrics", METRICS_READ),
-)
-OPEN_ROUTES = frozenset({"/health", "/health/ready", "/health/live", "/api/v1/openapi.json"})
 SCHEME = "Bearer"
+UNSCOPED = object()  # a route registered without a scope: refused to every token (fail closed)
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
@@ -69,12 +58,15 @@ async def _watch_tokens_file(app: Sanic) -> None:
     app.ctx.state.background.append(asyncio.get_running_loop().create_task(watch()))
 
 
+def route_scope(request: Request) -> str | object | None:
+    """The matched route's scope (route metadata from the route table); :data:`UNSCOPED` if it has none."""
+    return getattr(request.route.ctx, "scope", UNSCOPED) if request.route is not None else UNSCOPED
+
+
 def is_open(request: Request) -> bool:
-    template = route_template(request)
-    if template != UNMATCHED_ROUTE:
-        return template in OPEN_ROUTES
-    path = request.path
-    return path == "/health" or path.startswith("/health/") or path == "/api/v1/openapi.json"
+    if route_template(request) != UNMATCHED_ROUTE:
+        return route_scope(request) is routes.OPEN
+    return routes.is_open_path(request.path)
 
 
 async def authenticate(request: Request) -> None:
@@ -89,22 +81,15 @@ async def authenticate(request: Request) -> None:
     request.ctx.principal = principal.name
     template = route_template(request)
     if template == UNMATCHED_ROUTE:
-        scope = area_scope(request.path)
+        scope = routes.area_scope(request.path)
         if scope is None:
             return  # a valid token is enough to learn 404 or 405
     else:
-        scope = SCOPE_BY_ROUTE.get(template)
-        if scope is None:
+        scope = route_scope(request)
+        if not isinstance(scope, str):
             raise Forbidden("no token grants access to this route", quiet=True)
     if not principal.allows(scope):
         raise Forbidden(f"the token does not grant the scope {scope}", quiet=True)
-
-
-def area_scope(path: str) -> str | None:
-    for prefix, scope in SCOPE_BY_AREA:
-        if path == prefix or path.startswith(prefix + "/"):
-            return scope
-    return None
 
 
 def is_loopback(host: str) -> bool:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from sanic import Sanic
 
-from kds.server import api
+from kds.server.api import routes
 from kds.server.http import observe, security
 from kds.server.http.logs import logging_config
 from kds.server.http.problems import ProblemErrorHandler
@@ -42,7 +42,7 @@ def create_app(settings: Settings) -> Sanic:
     app.on_request(observe.on_request)
     app.on_response(observe.on_response)
     security.install(app, settings)
-    api.register(app)
+    routes.register(app)
     app.before_server_start(_open_database)
     app.after_server_start(_start_worker)
     app.before_server_stop(app.ctx.shutdown.before_server_stop)
