@@ -18,6 +18,7 @@ from kds.audit.store import TABLE, store_notification
 from kds.errors import KdsError
 from kds.server.api.responses import JSON, json_bytes
 from kds.server.http import metrics
+from kds.server.process.state import worker_state
 
 if TYPE_CHECKING:
     from sanic import Request
@@ -51,7 +52,7 @@ async def create_notification(request: Request) -> HTTPResponse:
 
 
 async def _store(request: Request, notification: NotificationRequest) -> tuple[dict[str, Any], bool]:
-    database = request.app.ctx.state.database
+    database = worker_state(request.app).database
     with metrics.timed_write(TABLE) as timing:
         # Driver errors leave the connection block untranslated (the pool wrapper notices broken
         # connections by them); the server's error path maps them (503, 504, ...).

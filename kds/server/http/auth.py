@@ -24,6 +24,7 @@ from kds.server.api import routes
 from kds.server.http import limits
 from kds.server.http.logs import event
 from kds.server.http.observe import UNMATCHED_ROUTE, route_template
+from kds.server.process.state import request_state, worker_state
 
 if TYPE_CHECKING:
     from sanic import Request, Sanic
@@ -35,27 +36,28 @@ UNSCOPED = object()  # a route registered without a scope: refused to every toke
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
-def install(app: Sanic, settings: Settings) -> None:
-    """Load the tokens (a missing or malformed file raises TokenFileError) and add the middleware."""
+def load_tokens(settings: Settings) -> TokenStore | None:
+    """The tokens when authentication is on (a missing or malformed file raises TokenFileError)."""
     if settings.auth_tokens_file is None:
-        return
-    app.ctx.tokens = TokenStore(settings.auth_tokens_file, report=event)
-    app.on_request(authenticate)
-    app.after_server_start(_watch_tokens_file)
+        return None
+    return TokenStore(settings.auth_tokens_file, report=event)
 
 
-async def _watch_tokens_file(app: Sanic) -> None:
+async def watch_tokens_file(app: Sanic) -> None:
     """Check the file every second even without traffic, so a rotation (or a bad update) shows at once."""
     import asyncio
 
-    store: TokenStore = app.ctx.tokens
+    state = worker_state(app)
+    store = state.tokens
+    if store is None:
+        return
 
     async def watch() -> None:
         while True:
             await asyncio.sleep(store.check_interval)
             store.check()
 
-    app.ctx.state.background.append(asyncio.get_running_loop().create_task(watch()))
+    state.background.append(asyncio.get_running_loop().create_task(watch()))
 
 
 def route_scope(request: Request) -> str | object | None:
@@ -72,13 +74,15 @@ def is_open(request: Request) -> bool:
 async def authenticate(request: Request) -> None:
     if limits.rejected(request) or is_open(request):
         return
-    store: TokenStore = request.app.ctx.tokens
+    store = worker_state(request.app).tokens
+    if store is None:
+        return  # authentication is off (the middleware is only installed when it is on)
     authorization = request.headers.get("authorization")
     principal = store.authenticate(authorization)
     if principal is None:
         detail = "a bearer token is required" if not authorization else "the bearer token is not valid"
         raise Unauthorized(detail, scheme=SCHEME, quiet=True)
-    request.ctx.principal = principal.name
+    request_state(request).principal = principal.name
     template = route_template(request)
     if template == UNMATCHED_ROUTE:
         scope = routes.area_scope(request.path)

@@ -30,6 +30,7 @@ from sanic.exceptions import MethodNotAllowed, NotFound, PayloadTooLarge, SanicE
 
 from kds.server.http import problems
 from kds.server.process import sanic_compat
+from kds.server.process.state import request_state
 
 if TYPE_CHECKING:
     from sanic import Request, Sanic
@@ -58,12 +59,12 @@ def configure(app: Sanic, settings: Settings) -> None:
 async def note_rejection(request: Request, exception: BaseException) -> None:
     """Mark requests refused before routing, so that middleware does not ask them for a token."""
     if request is not None and not isinstance(exception, NotFound | MethodNotAllowed):
-        request.ctx.rejected = True
+        request_state(request).rejected = True
 
 
 def rejected(request: Request) -> bool:
     """Was this request refused by the protocol layer (malformed, too large, too slow)?"""
-    return getattr(request.ctx, "rejected", False)
+    return request_state(request).rejected
 
 
 async def check_request(request: Request) -> None:

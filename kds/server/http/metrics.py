@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram
 from kds.audit.store import WRITE_COLUMNS
 from kds.errors import KdsError, Problem
 from kds.query.vocabulary import PARAMETERS
+from kds.server.http.problems import classify
 from kds.server.process import sanic_compat
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -89,8 +90,6 @@ def outcome(exception: BaseException) -> str:
     """A bounded outcome label for a failed database call (the slug it becomes)."""
     if isinstance(exception, KdsError):
         return exception.slug
-    from kds.server.http.problems import classify
-
     return classify(exception).slug
 
 

@@ -75,11 +75,11 @@ def run(settings: Settings) -> None:
     from kds.server.process.supervisor import Supervisor
 
     configure_current_process(settings.log_format, settings.log_level)
-    from kds.server.http import security
+    from kds.server.http import auth
     from kds.server.process.timeouts import DeadlineHttpProtocol
 
     try:
-        security.announce(settings)  # once per server: a bad tokens file stops the start here
+        auth.announce(settings)  # once per server: a bad tokens file stops the start here
     except BaseException:
         cleanup()
         raise
