@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 
+from kds.server.process.metrics_dir import MULTIPROC_ENV
 from tests.serving import free_port, process_gone, wait_for
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -22,7 +23,7 @@ def test_json_logs_on_a_terminal_have_no_sanic_hint_and_no_colour(database_url: 
     port = free_port()
     primary, secondary = pty.openpty()  # stdout is a terminal: where Sanic would colour and hint
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("KDS_", "SANIC_"))}
-    environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    environment.pop(MULTIPROC_ENV, None)
     process = subprocess.Popen(
         [sys.executable, "-m", "kds", "serve", "--host", "127.0.0.1", "--port", str(port),
          "--database-url", database_url, "--workers", "2", "--shutdown-delay", "0"],

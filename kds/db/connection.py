@@ -68,3 +68,8 @@ def translate_error(exc: BaseException) -> KdsError:
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
         return ServiceUnavailable("the database is unreachable")
     return KdsError("the database reported an unexpected error")
+
+
+def pool_exhausted() -> ServiceUnavailable:
+    """The wait for a free pooled connection ran out (psycopg_pool's ``PoolTimeout`` / ``TooManyRequests``)."""
+    return ServiceUnavailable("no database connection became available in time; retry shortly")

@@ -10,7 +10,6 @@ methods and parameter names, anything else becomes ``other``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from time import perf_counter
 
@@ -21,11 +20,11 @@ from kds.errors import KdsError, Problem
 from kds.query.vocabulary import PARAMETERS
 from kds.server.http.problems import classify
 from kds.server.process import sanic_compat
+from kds.server.process.metrics_dir import multiprocess_enabled
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # prometheus-client picks its value class when first imported; if that happened before the runner
 # set the variable, pick again (the metrics below are created with whatever is chosen here).
-if os.environ.get(MULTIPROC_ENV):
+if multiprocess_enabled():
     sanic_compat.reselect_value_class()
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -137,10 +136,6 @@ def set_pool_connections(size: int, available: int, waiting: int) -> None:
     POOL_CONNECTIONS.labels("size").set(size)
     POOL_CONNECTIONS.labels("available").set(available)
     POOL_CONNECTIONS.labels("waiting").set(waiting)
-
-
-def multiprocess_enabled() -> bool:
-    return bool(os.environ.get(MULTIPROC_ENV))
 
 
 def exposition() -> bytes:

@@ -136,11 +136,10 @@ def _translate_database_error(exception: BaseException) -> KdsError | None:
     import psycopg
     from psycopg_pool import PoolTimeout, TooManyRequests
 
-    from kds.db.connection import translate_error
-    from kds.errors import ServiceUnavailable
+    from kds.db.connection import pool_exhausted, translate_error
 
     if isinstance(exception, PoolTimeout | TooManyRequests):
-        error = ServiceUnavailable("no database connection became available in time; retry shortly")
+        error: KdsError = pool_exhausted()
     elif isinstance(exception, psycopg.Error):
         error = translate_error(exception)
     else:

@@ -56,7 +56,6 @@ def create_app(settings: Settings) -> Sanic:
 
 def _configure(app: Sanic, settings: Settings) -> None:
     config = app.config
-    config.REQUEST_MAX_SIZE = settings.max_body_bytes
     config.REQUEST_TIMEOUT = settings.request_timeout
     config.RESPONSE_TIMEOUT = settings.response_timeout
     # Step 3 of the shutdown: how long Sanic waits for in-flight requests once it stopped accepting.
