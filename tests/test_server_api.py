@@ -100,7 +100,7 @@ def assert_problem(response: httpx.Response, status: int, slug: str, instance: s
     return body
 
 
-# -- validation (SPEC 3 over HTTP) ------------------------------------------------------------------
+# -- validation (docs/api.md) over HTTP --------------------------------------------------------------
 
 VALIDATION = [
     ("limit=0", "invalid-limit", "limit", "got 0"),

@@ -1,4 +1,4 @@
-"""``POST /api/v1/audit/notifications`` over HTTP on a real ``kds serve`` (SPEC 5.3).
+"""``POST /api/v1/audit/notifications`` over HTTP on a real ``kds serve`` (docs/api.md).
 
 One server for the module (body limit lowered to 2048 bytes to test it at its boundary); every
 test uses its own notification ids and counts rows in the database directly.

@@ -1,4 +1,4 @@
-"""Bearer-token authentication on a real ``kds serve`` (SPEC 5.6).
+"""Bearer-token authentication on a real ``kds serve`` (docs/security.md).
 
 The tokens file is laid out as the kubelet mounts a Secret (``tokens -> ..data/tokens``), so the
 rotation test swaps it exactly the way a Secret update does.

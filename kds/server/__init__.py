@@ -1,4 +1,4 @@
-"""``kds serve``: the Sanic REST gateway over the incident database (SPEC section 5).
+"""``kds serve``: the Sanic REST gateway over the incident database (docs/api.md, docs/operations.md).
 
 Three folders, one job each:
 

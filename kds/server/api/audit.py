@@ -1,4 +1,4 @@
-"""``POST /api/v1/audit/notifications`` (SPEC 5.3): HTTP in, the audit core, HTTP out.
+"""``POST /api/v1/audit/notifications`` (docs/api.md): HTTP in, the audit core, HTTP out.
 
 Validation and storage belong to :mod:`kds.audit`; this module checks the media type, hands the raw
 body to the core, answers 201 (a new record, committed) or 200 (the same record again: a safe

@@ -1,4 +1,4 @@
-"""``/health``, ``/health/ready``, ``/health/live`` with the exact bodies of SPEC 5.1."""
+"""``/health``, ``/health/ready``, ``/health/live`` with the exact bodies of docs/api.md."""
 
 from __future__ import annotations
 

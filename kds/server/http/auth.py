@@ -1,4 +1,4 @@
-"""Bearer-token authentication of the API (SPEC 5.6): the HTTP side of :mod:`kds.auth`.
+"""Bearer-token authentication of the API (docs/security.md): the HTTP side of :mod:`kds.auth`.
 
 Off unless ``KDS_AUTH_TOKENS_FILE`` is set. Then every request needs a known token, except the open
 routes of the route table (:mod:`kds.server.api.routes`); a matched route also needs the scope the

@@ -1,4 +1,4 @@
-"""CORS (SPEC 5.6): off unless ``KDS_CORS_ORIGINS`` lists origins (comma-separated, exact match).
+"""CORS (docs/security.md): off unless ``KDS_CORS_ORIGINS`` lists origins (comma-separated, exact match).
 
 Off, responses carry no ``Access-Control-*`` header and browsers keep other origins out. On, a
 request whose ``Origin`` is listed gets that origin echoed (with ``Vary: Origin``), and a preflight

@@ -1,4 +1,4 @@
-"""Request limits of SPEC 5.6, each answered as problem+json with its own slug.
+"""Request limits (docs/security.md), each answered as problem+json with its own slug.
 
 How Sanic enforces them (``sanic/http/http1.py``) and what kds adds:
 

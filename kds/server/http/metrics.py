@@ -1,4 +1,4 @@
-"""Prometheus metrics of SPEC 5.4, correct with any number of workers.
+"""Prometheus metrics (docs/operations.md), correct with any number of workers.
 
 With several worker processes every worker writes its samples to files in
 ``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's multiprocess mode) and ``/metrics`` aggregates them,

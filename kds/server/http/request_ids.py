@@ -1,4 +1,4 @@
-"""``X-Request-ID`` (SPEC 5.4): keep a well-formed incoming id, otherwise mint a fresh UUID4."""
+"""``X-Request-ID`` (docs/api.md): keep a well-formed incoming id, otherwise mint a fresh UUID4."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Kubernetes-aware graceful shutdown (SPEC 5.5).
+"""Kubernetes-aware graceful shutdown (docs/operations.md).
 
 Worker process (:class:`WorkerShutdown`), on SIGTERM or SIGINT:
 
