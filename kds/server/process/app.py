@@ -79,7 +79,8 @@ async def _start_worker(app: Sanic) -> None:
     # Sanic registered its own SIGTERM/SIGINT handlers just before this listener; replace them.
     shutdown = worker_state(app).shutdown
     assert shutdown is not None  # set by create_app
-    shutdown.install(loop)
+    if not app.asgi:  # served as ASGI (in-process tests), the ASGI server owns the signals
+        shutdown.install(loop)
     worker_state(app).background.append(loop.create_task(_publish_pool_gauge(app)))
 
 
