@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.secret_volume import SecretVolume
 from tests.serving import Server, running, wait_for
-from tests.test_auth_store import SecretVolume
 
 PROBLEM = "https://api.kubernaut.io/problems/"
 READER = "reader-0123456789abcdef"
