@@ -29,14 +29,10 @@ from kds.server.api.schemas import (
     query_parameters,
     ref,
 )
-from kds.server.http.observe import instrumented
+from kds.server.http.observe import Handler, instrumented
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
-
     from sanic import Sanic
-
-    Handler = Callable[..., Awaitable[Any]]
 
 OPEN: None = None  # the scope of a route that needs no token
 

@@ -85,13 +85,15 @@ async def authenticate(request: Request) -> None:
     request_state(request).principal = principal.name
     template = route_template(request)
     if template == UNMATCHED_ROUTE:
-        scope = routes.area_scope(request.path)
-        if scope is None:
+        area = routes.area_scope(request.path)
+        if area is None:
             return  # a valid token is enough to learn 404 or 405
+        scope = area
     else:
-        scope = route_scope(request)
-        if not isinstance(scope, str):
+        found = route_scope(request)
+        if not isinstance(found, str):
             raise Forbidden("no token grants access to this route", quiet=True)
+        scope = found
     if not principal.allows(scope):
         raise Forbidden(f"the token does not grant the scope {scope}", quiet=True)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -21,12 +21,12 @@ from kds.server.process.state import request_state, worker_state
 
 if TYPE_CHECKING:
     from sanic import Request
-    from sanic.response import BaseHTTPResponse
+    from sanic.response import BaseHTTPResponse, HTTPResponse
 
 UNMATCHED_ROUTE = "unmatched"
 CLIENT_CLOSED = 499  # nginx's convention for "the client went away before the response"
 
-Handler = Callable[..., Awaitable[Any]]
+Handler = Callable[..., Coroutine[Any, Any, "HTTPResponse | None"]]
 
 
 def route_template(request: Request) -> str:

@@ -87,7 +87,7 @@ def received_head(request: Request, limit: int) -> bytes | None:
 def close_after_response(request: Request) -> None:
     """Answer with ``Connection: close`` (sets ``Http.keep_alive``, which Sanic reads when it responds)."""
     if request.stream is not None:
-        request.stream.keep_alive = False
+        request.stream.keep_alive = False  # type: ignore[attr-defined]
 
 
 class _HookedHttp(Http):
@@ -127,6 +127,12 @@ class GuardedHttpProtocol(HttpProtocol):
         await self.guard_receive(super().receive_more, idle)
 
 
+def abort_connection(request: Request) -> None:
+    """Drop the connection at once, without a terminating chunk (``Request.transport`` is Sanic's wrapper
+    of the asyncio transport; ``abort`` is the asyncio transport's)."""
+    request.transport.abort()  # type: ignore[attr-defined]
+
+
 # -- the worker manager (main process) -----------------------------------------------------------------
 def manager_shutting_down(app: Sanic) -> bool:
     """``WorkerManager._shutting_down``: the manager received a shutdown signal."""
@@ -161,7 +167,7 @@ def stop_waiting_for_ack_on_shutdown(app: Sanic) -> None:
                 error_logger.error("Not all workers acknowledged a successful start-up. Shutting down.")
                 manager.kill()
 
-    manager.wait_for_ack = wait_for_ack
+    manager.wait_for_ack = wait_for_ack  # type: ignore[method-assign]
 
 
 def worker_pids(app: Sanic) -> set[int]:

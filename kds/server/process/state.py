@@ -8,7 +8,7 @@ namespace.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from sanic import Request
 
@@ -74,5 +74,4 @@ def worker_state(app: Sanic) -> WorkerState:
 
 
 def request_state(request: Request) -> RequestState:
-    state: RequestState = request.ctx
-    return state
+    return cast("RequestState", request.ctx)
