@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from psycopg import sql
 
 from kds.audit.models import FIELDS, RECORD_FIELDS, NotificationRequest
-from kds.db.connection import translate_error
-from kds.errors import Conflict, ServiceUnavailable
+from kds.db.connection import pool_exhausted, translate_error
+from kds.errors import Conflict
 from kds.timefmt import rfc3339, sql_rfc3339
 
 if TYPE_CHECKING:
@@ -159,6 +159,6 @@ async def record_notification(
         async with target.connection() as conn:
             return await store_notification(conn, notification)
     except PoolTimeout as exc:
-        raise ServiceUnavailable("no database connection became available in time; retry shortly") from exc
+        raise pool_exhausted() from exc
     except psycopg.Error as exc:
         raise translate_error(exc) from exc

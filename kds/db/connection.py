@@ -153,3 +153,8 @@ def database_rows(rows: Iterable[T]) -> Iterator[T]:
             except StopIteration:
                 return
         yield row
+
+
+def pool_exhausted() -> ServiceUnavailable:
+    """The wait for a free pooled connection ran out (psycopg_pool's ``PoolTimeout`` / ``TooManyRequests``)."""
+    return ServiceUnavailable("no database connection became available in time; retry shortly")
