@@ -43,7 +43,10 @@ def test_embedded_default_starts_migrates_seeds_once_and_is_reused(
     env, data_dir = embedded_env
     first = run_kds("db", "status", "-o", "json", env=env)
     assert first.returncode == 0, first.stderr
-    assert orjson.loads(first.stdout) == {"applied": ["0001_base_schema", "0002_incident_indexes"], "pending": []}
+    assert orjson.loads(first.stdout) == {
+        "applied": ["0001_base_schema", "0002_incident_indexes", "0004_severity_history_index"],
+        "pending": [],
+    }
     assert first.stderr.count("\n") == 1
     assert first.stderr.startswith(NOTICE.format(dir=data_dir) + " (created with demo data);")
     assert "KDS_DATABASE_URL" in first.stderr
@@ -162,7 +165,10 @@ def test_a_second_user_runs_the_embedded_default_where_another_users_lock_file_i
             pytest.skip(f"{other_user} cannot run this checkout's interpreter: {readable.stderr[-200:]}")
         result = as_user(other_user, sys.executable, "-m", "kds", "db", "status", "-o", "json", env=env)
         assert result.returncode == 0, result.stderr
-        assert orjson.loads(result.stdout) == {"applied": ["0001_base_schema", "0002_incident_indexes"], "pending": []}
+        assert orjson.loads(result.stdout) == {
+            "applied": ["0001_base_schema", "0002_incident_indexes", "0004_severity_history_index"],
+            "pending": [],
+        }
         assert result.stderr.startswith(NOTICE.format(dir=data_dir) + " (created with demo data);")
         lock = shared / f"runtime-{user.pw_uid}" / "python_PostgresServer" / ".lockfile"
         assert lock.stat().st_uid == user.pw_uid

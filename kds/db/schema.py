@@ -118,6 +118,7 @@ class Index:
 INDEXES: tuple[Index, ...] = (
     Index("kds_rat_timestamp_idx", INCIDENT_TABLE, "newest-first listing and keyset paging"),
     Index("kds_rat_history_severity_timestamp_idx", INCIDENT_TABLE, "namespace (+ severity) pages and counts"),
+    Index("kds_rat_severity_history_timestamp_idx", INCIDENT_TABLE, "namespace + severity pages and counts"),
     Index("kds_rat_severity_timestamp_idx", INCIDENT_TABLE, "severity filter"),
     Index("kds_rat_cluster_timestamp_idx", INCIDENT_TABLE, "cluster filter"),
     Index("kds_rat_environment_timestamp_idx", INCIDENT_TABLE, "environment filter"),
