@@ -151,9 +151,12 @@ def bench_size(args: argparse.Namespace, server: pg.Server, incidents: int, tool
 def profile_worker(args: argparse.Namespace, tools: dict, server_pid: int, target, lua: Path, dbname: str) -> list[str]:
     import psutil
 
-    children = [p for p in psutil.Process(server_pid).children(recursive=True) if "kds" in " ".join(p.cmdline())]
-    # the workers are the children that served the wrk rounds: the ones with the most CPU time
-    workers = sorted(children, key=lambda p: -sum(p.cpu_times()[:2]))[: args.kds_workers]
+    children = psutil.Process(server_pid).children(recursive=True)
+    # The workers are the children that serve requests: the ones whose CPU time grows under a short load
+    # (the total CPU time can be led by a helper process, e.g. multiprocessing's manager).
+    before = {p.pid: sum(p.cpu_times()[:2]) for p in children}
+    wrk.run(tools["wrk"], target, lua, 32, 2)
+    workers = sorted(children, key=lambda p: before[p.pid] - sum(p.cpu_times()[:2]))[: args.kds_workers]
     raw = args.work_dir / f"py-spy-{dbname}.txt"
     seconds = args.duration
     log(f"{dbname}: py-spy on kds worker {workers[0].pid} for {seconds} s under wrk at 32 connections")
