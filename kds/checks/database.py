@@ -19,6 +19,8 @@ from kds.db.schema import AUDIT_TABLE, INCIDENT_TABLE, INDEXES, READ_TABLES, TAB
 if TYPE_CHECKING:
     import psycopg
 
+    from kds.db.policy import Pooler
+
 MINIMUM_SERVER_VERSION = 130000
 APPLICATION_NAME = "kds-validate-infra"
 MIGRATE_FIX = "run `kds db migrate` against this database (for example from the Kubernetes migration Job)"
@@ -77,20 +79,29 @@ def _connect_failure(exc: Exception) -> tuple[str, str]:
     return "the database is unreachable", _CONNECT_FIX
 
 
-def connect_and_probe(url: str, *, timeout: float) -> tuple[CheckResult, psycopg.Connection | None]:
+def connect_and_probe(
+    url: str, *, timeout: float, pooler: Pooler = "none"
+) -> tuple[CheckResult, psycopg.Connection | None]:
     """Open a read-only, autocommit connection and report the server version and latency."""
     import psycopg
 
+    from kds.checks.pooler import refused_connection, refuses_startup_options
     from kds.db.connection import connection_kwargs
 
     target = describe_target(url)
     started = time.perf_counter()
     try:
         kwargs = connection_kwargs(
-            application_name=APPLICATION_NAME, statement_timeout=timeout, connect_timeout=timeout, read_only=True
+            application_name=APPLICATION_NAME,
+            statement_timeout=timeout,
+            connect_timeout=timeout,
+            read_only=True,
+            pooler=pooler,
         )
         conn = psycopg.connect(url, autocommit=True, **kwargs)
     except psycopg.Error as exc:
+        if refuses_startup_options(exc):
+            return failed(*refused_connection(target)), None
         reason, fix = _connect_failure(exc)
         return failed(f"cannot connect to {target}: {reason}", fix), None
     try:
@@ -125,7 +136,9 @@ def open_database(context: Context) -> tuple[CheckResult, psycopg.Connection | N
         return failed(context.database_error, context.database_fix), None
     if context.database_url is None:
         return failed("no database is configured", "pass --database-url or set KDS_DATABASE_URL"), None
-    return connect_and_probe(context.database_url, timeout=context.timeout)
+    from kds.checks.pooler import configured_pooler
+
+    return connect_and_probe(context.database_url, timeout=context.timeout, pooler=configured_pooler(context))
 
 
 def _connection(context: Context) -> psycopg.Connection:

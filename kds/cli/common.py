@@ -95,6 +95,7 @@ def session(
         statement_timeout=config.statement_timeout if statement_timeout is None else statement_timeout,
         connect_timeout=config.connect_timeout,
         read_only=read_only,
+        pooler=config.database_pooler,
     )
     try:
         yield conn

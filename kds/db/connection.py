@@ -1,13 +1,15 @@
 """The one place that opens database connections.
 
 Every connection carries an ``application_name`` (``kds-cli``, ``kds-serve``, ...), the configured
-statement timeout and, for inspection commands, a read-only default transaction mode.
+statement timeout and, for inspection commands, read-only transactions; how they travel (startup
+options, or per transaction behind a pooler) is :mod:`kds.db.policy`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from kds.db.policy import SWITCH, ConnectionPolicy, Pooler, apply_transaction_settings, refuses_startup_options
 from kds.errors import KdsError, QueryTimeout, ServiceUnavailable
 
 if TYPE_CHECKING:
@@ -20,16 +22,10 @@ def connection_kwargs(
     statement_timeout: float,
     connect_timeout: float = 5.0,
     read_only: bool = False,
+    pooler: Pooler = "none",
 ) -> dict[str, Any]:
     """Keyword arguments for ``psycopg.connect`` (and pool ``kwargs``)."""
-    options = [f"-c statement_timeout={int(statement_timeout * 1000)}"]
-    if read_only:
-        options.append("-c default_transaction_read_only=on")
-    return {
-        "application_name": application_name,
-        "connect_timeout": max(1, round(connect_timeout)),
-        "options": " ".join(options),
-    }
+    return ConnectionPolicy(application_name, statement_timeout, connect_timeout, read_only, pooler).kwargs()
 
 
 def connect(
@@ -40,20 +36,32 @@ def connect(
     connect_timeout: float = 5.0,
     read_only: bool = False,
     autocommit: bool = False,
+    pooler: Pooler = "none",
 ) -> psycopg.Connection:
-    """Open a synchronous connection; failures become :class:`ServiceUnavailable`."""
+    """Open a synchronous connection; failures become :class:`ServiceUnavailable`.
+
+    A read-only, non-autocommit connection is an inspection session: one read-only transaction, rolled
+    back when it closes. Behind a pooler that transaction starts here, with the per-transaction settings.
+    """
     import psycopg
 
-    kwargs = connection_kwargs(
-        application_name=application_name,
-        statement_timeout=statement_timeout,
-        connect_timeout=connect_timeout,
-        read_only=read_only,
-    )
+    policy = ConnectionPolicy(application_name, statement_timeout, connect_timeout, read_only, pooler)
     try:
-        return psycopg.connect(url, autocommit=autocommit, **kwargs)
+        conn = psycopg.connect(url, autocommit=autocommit, **policy.kwargs())
     except psycopg.Error as exc:
+        if refuses_startup_options(exc):
+            raise ServiceUnavailable(
+                f"the database URL points at a connection pooler (PgBouncer); set {SWITCH}=pgbouncer"
+            ) from exc
         raise translate_error(exc) from exc
+    try:
+        policy.configure(conn)
+        if read_only and not autocommit:
+            apply_transaction_settings(conn, policy)
+    except psycopg.Error as exc:
+        conn.close()
+        raise translate_error(exc) from exc
+    return conn
 
 
 def translate_error(exc: BaseException) -> KdsError:
