@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from time import monotonic
 from typing import TYPE_CHECKING
 
@@ -111,33 +111,29 @@ class Database:
             finally:
                 self.active.discard(conn)
 
-    @asynccontextmanager
-    async def statement(self, *, timeout: float | None = None) -> AsyncIterator[psycopg.AsyncConnection]:
+    def statement(self, *, timeout: float | None = None) -> AbstractAsyncContextManager[psycopg.AsyncConnection]:
         """A pooled connection for one statement, with the statement timeout in force.
 
         Behind a pooler the settings are queued in a pipeline ahead of the caller's statement: one
         implicit transaction, sent in one write (no server-side cursors inside: use :meth:`transaction`).
         """
-        async with self.connection(timeout=timeout) as conn:
-            if self.transaction_setup is None:
-                yield conn
-                return
-            async with conn.pipeline():
-                await conn.execute(self.transaction_setup)
-                yield conn
+        return self._with_settings(timeout, pipeline=True)
 
-    @asynccontextmanager
-    async def transaction(self, *, timeout: float | None = None) -> AsyncIterator[psycopg.AsyncConnection]:
+    def transaction(self, *, timeout: float | None = None) -> AbstractAsyncContextManager[psycopg.AsyncConnection]:
         """A pooled connection for work that opens its own transaction (server-side cursors).
 
         Behind a pooler the caller runs inside a transaction that begins with the settings (its own
         transaction block becomes a savepoint); on a direct connection this is :meth:`connection`.
         """
+        return self._with_settings(timeout, pipeline=False)
+
+    @asynccontextmanager
+    async def _with_settings(self, timeout: float | None, *, pipeline: bool) -> AsyncIterator[psycopg.AsyncConnection]:
         async with self.connection(timeout=timeout) as conn:
             if self.transaction_setup is None:
                 yield conn
                 return
-            async with conn.transaction():
+            async with conn.pipeline() if pipeline else conn.transaction():
                 await conn.execute(self.transaction_setup)
                 yield conn
 
