@@ -123,12 +123,12 @@ def detect(url: str, *, timeout: float) -> Detection:
 
 def check_connection_pooler(context: Context) -> CheckResult:
     if context.database_url is None:
-        return skipped("no database is configured")
+        return skipped("skipped: no database is configured")
     switch = configured_pooler(context)
     found = detect(context.database_url, timeout=context.timeout)
     if not found.pgbouncer:
         if not found.direct:
-            return skipped("cannot tell: the database did not answer the probes (see database-connection)")
+            return skipped("skipped: no database connection (see database-connection)")
         if switch == "none":
             return passed("direct connection, no pooler")
         return passed(

@@ -117,6 +117,8 @@ class Database:
         Behind a pooler the settings are queued in a pipeline ahead of the caller's statement: one
         implicit transaction, sent in one write (no server-side cursors inside: use :meth:`transaction`).
         """
+        if self.transaction_setup is None:  # direct: no extra layer on the hot path
+            return self.connection(timeout=timeout)
         return self._with_settings(timeout, pipeline=True)
 
     def transaction(self, *, timeout: float | None = None) -> AbstractAsyncContextManager[psycopg.AsyncConnection]:
@@ -125,17 +127,16 @@ class Database:
         Behind a pooler the caller runs inside a transaction that begins with the settings (its own
         transaction block becomes a savepoint); on a direct connection this is :meth:`connection`.
         """
+        if self.transaction_setup is None:
+            return self.connection(timeout=timeout)
         return self._with_settings(timeout, pipeline=False)
 
     @asynccontextmanager
     async def _with_settings(self, timeout: float | None, *, pipeline: bool) -> AsyncIterator[psycopg.AsyncConnection]:
-        async with self.connection(timeout=timeout) as conn:
-            if self.transaction_setup is None:
-                yield conn
-                return
-            async with conn.pipeline() if pipeline else conn.transaction():
-                await conn.execute(self.transaction_setup)
-                yield conn
+        assert self.transaction_setup is not None
+        async with self.connection(timeout=timeout) as conn, conn.pipeline() if pipeline else conn.transaction():
+            await conn.execute(self.transaction_setup)
+            yield conn
 
     def check_soon(self) -> None:
         """Test the idle connections in the background (once at a time) after a connection broke."""
