@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from kds.cli.app import app
 from tests.serving import running, wait_for
-from tests.topology import PgBouncer
+from tests.topology import PgBouncer, Primary
 from tests.topology_fixtures import SEEDED_INCIDENTS, TopologyDatabase
 
 runner = CliRunner()
@@ -129,11 +129,15 @@ def test_cli_session_through_pgbouncer_is_read_only_with_its_settings(topology_d
         assert conn.execute("SELECT count(*) FROM resource_action_traces").fetchone() == (SEEDED_INCIDENTS,)
 
 
-def test_cli_db_commands_through_pgbouncer(topology_primary, pgbouncer: PgBouncer) -> None:
+def empty_database(primary: Primary) -> str:
     name = f"kds_pooled_{time.monotonic_ns()}"
-    with psycopg.connect(topology_primary.url(), autocommit=True) as conn:
+    with psycopg.connect(primary.url(), autocommit=True) as conn:
         conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
-    url = pgbouncer.url(name)
+    return name
+
+
+def test_cli_db_commands_through_pgbouncer(topology_primary: Primary, pgbouncer: PgBouncer) -> None:
+    url = pgbouncer.url(empty_database(topology_primary))
     code, _, err = kds(["db", "migrate"], url, **POOLED)
     assert code == 0, err
     assert kds(["db", "migrate"], url, **POOLED) == (0, "", "nothing to apply: the schema is up to date\n")
@@ -142,6 +146,19 @@ def test_cli_db_commands_through_pgbouncer(topology_primary, pgbouncer: PgBounce
     assert kds(["db", "seed", "--incidents", "120"], url, **POOLED)[0] == 0
     listed = orjson.loads(kds(["incidents", "list", "-o", "json", "-l", "1"], url, **POOLED)[1])
     assert listed["pagination"]["total"] == 120
+
+
+def test_cli_migrate_through_pgbouncer_honours_an_explicit_statement_timeout(
+    topology_primary: Primary, pgbouncer: PgBouncer
+) -> None:
+    name = empty_database(topology_primary)
+    with psycopg.connect(topology_primary.url(name)) as locker:
+        locker.execute("CREATE TABLE resource_references (id bigserial PRIMARY KEY)")
+        locker.commit()
+        locker.execute("LOCK TABLE resource_references IN ACCESS EXCLUSIVE MODE")
+        result = kds(["db", "migrate"], pgbouncer.url(name), KDS_STATEMENT_TIMEOUT="200ms", **POOLED)
+        locker.rollback()
+    assert result == (1, "", "query-timeout: the query took longer than the statement timeout\n")
 
 
 # ------------------------------------------------------------------------------------------------ server

@@ -15,9 +15,10 @@ import os
 import socket
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from kdsbench import data, kds_side, pg, pgbouncer, targets, wrk
+from kdsbench import data, floor, kds_side, pg, pgbouncer, targets, wrk
 
 MARK = "## Through PgBouncer"
 
@@ -65,12 +66,16 @@ def run(args: argparse.Namespace, log) -> int:
                     chosen.append(target)
                 targets.verify(url, chosen)
                 log(f"{dbname}: {', '.join(t.name for t in chosen)} answer like the database")
-                samples = _measure(args, tools["wrk"], chosen, dbname, log)
-                sections.append(_render(incidents, bouncer.version(), chosen, samples, args))
+                pids = {t.name: service.pid for t, service in zip(chosen, services, strict=True)}
+                pids["PostgreSQL"] = server.postmaster_pid()
+                samples = _measure(args, tools["wrk"], chosen, pids, dbname, log)
+                version = bouncer.version()
             finally:
                 for service in services:
                     service.stop()
                 bouncer.stop()
+            plans = _floor(args, server, dbname, log) if args.floor_duration > 0 else []
+            sections.append(_render(incidents, version, chosen, samples, args) + "\n" + "\n".join(plans))
     finally:
         if not args.keep_server:
             pg.stop(server)
@@ -79,7 +84,30 @@ def run(args: argparse.Namespace, log) -> int:
     return 0
 
 
-def _measure(args, wrk_bin: str, chosen: list, dbname: str, log) -> dict[tuple[str, int], list]:
+def _floor(args: argparse.Namespace, server: pg.Server, dbname: str, log) -> list[str]:
+    """The database alone: kds's SQL with its plan kept (prepared) vs planned every time (what a pooler forces)."""
+    lines = ["", "The database alone (pgbench, kds's SQL, namespace rotated):", ""]
+    lines += ["| pgbench -M | clients | tps | p50 ms | p99 ms |", "|---|---|---|---|---|"]
+    tps: dict[tuple[str, int], float] = {}
+    for conns in (int(c) for c in args.connections.split(",")):
+        for mode in ("prepared", "extended"):
+            run = floor.run(server, dbname, floor.kds_query_file(), conns, args.floor_duration, mode)
+            tps[(mode, conns)] = run.tps
+            log(f"{dbname} floor -M {mode} c={conns}: {run.tps:.1f} tps p50 {run.p50_ms:.2f} ms")
+            lines.append(f"| {mode} | {conns} | {run.tps:.0f} | {run.p50_ms:.2f} | {run.p99_ms:.2f} |")
+        ratio = tps[("extended", conns)] / tps[("prepared", conns)]
+        lines.append(f"| extended / prepared | {conns} | **{ratio:.2f}x** | | |")
+    return [*lines, ""]
+
+
+@dataclass(frozen=True)
+class Sample:
+    wrk: wrk.WrkResult
+    kds_cpu_ms: float  # CPU of the kds serve process tree per request (load-insensitive, unlike req/s)
+    db_cpu_ms: float  # CPU of PostgreSQL (every backend) per request
+
+
+def _measure(args, wrk_bin: str, chosen: list, pids: dict[str, int], dbname: str, log) -> dict[tuple[str, int], list]:
     scripts = {t.name: wrk.script(t, args.work_dir) for t in chosen}
     connections = [int(c) for c in args.connections.split(",")]
     for t in chosen:  # warm-up, not recorded
@@ -90,8 +118,12 @@ def _measure(args, wrk_bin: str, chosen: list, dbname: str, log) -> dict[tuple[s
         for conns in connections:
             for t in order:
                 load = os.getloadavg()[0]
+                before = pg.process_tree_cpu(pids[t.name]), pg.process_tree_cpu(pids["PostgreSQL"])
                 result = wrk.run(wrk_bin, t, scripts[t.name], conns, args.duration)
-                samples.setdefault((t.name, conns), []).append(result)
+                after = pg.process_tree_cpu(pids[t.name]), pg.process_tree_cpu(pids["PostgreSQL"])
+                per = 1000 / max(result.requests, 1)
+                sample = Sample(result, (after[0] - before[0]) * per, (after[1] - before[1]) * per)
+                samples.setdefault((t.name, conns), []).append(sample)
                 log(
                     f"{dbname} round {rnd + 1}/{args.rounds} {t.name:18} c={conns:<2} {result.rps:8.1f} req/s "
                     f"p50 {result.p50_ms:7.2f} ms p99 {result.p99_ms:7.2f} ms errors {result.errors} load {load:.1f}"
@@ -109,20 +141,25 @@ def _render(incidents: int, version: str, chosen: list, samples: dict, args) -> 
         lines += [
             f"{conns} connection(s):",
             "",
-            "| kds serve | req/s median (min-max) | p50 ms | p99 ms | errors |",
-            "|---|---|---|---|---|",
+            "| kds serve | req/s median (min-max) | p50 ms | p99 ms | errors | kds CPU ms/req | PostgreSQL CPU ms/req "
+            "|",
+            "|---|---|---|---|---|---|---|",
         ]
         for t in chosen:
-            runs = samples[(t.name, conns)]
+            picked = samples[(t.name, conns)]
+            runs = [sample.wrk for sample in picked]
+            kds_cpu = _spread([x.kds_cpu_ms for x in picked], "{:.2f}")
+            cpu = f"| {kds_cpu} | {_spread([x.db_cpu_ms for x in picked], '{:.2f}')} "
             lines.append(
                 f"| {t.name} | {_spread([r.rps for r in runs], '{:.0f}')} "
                 f"| {_spread([r.p50_ms for r in runs], '{:.2f}')} | {_spread([r.p99_ms for r in runs], '{:.2f}')} "
-                f"| {sum(r.errors for r in runs)} |"
+                f"| {sum(r.errors for r in runs)} {cpu}|"
             )
         direct = samples[("direct", conns)]
         lines.append("")
         for t in chosen[1:]:
-            ratios = [r.rps / d.rps for r, d in zip(samples[(t.name, conns)], direct, strict=True) if d.rps]
+            pairs = zip(samples[(t.name, conns)], direct, strict=True)
+            ratios = [r.wrk.rps / d.wrk.rps for r, d in pairs if d.wrk.rps]
             lines.append(f"- {t.name} / direct throughput, per round: **{_spread(ratios, '{:.2f}')}x**")
         lines.append("")
     lines.append(f"({version}; loads are in the bench log)")

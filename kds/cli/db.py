@@ -7,7 +7,14 @@ from enum import StrEnum
 
 import typer
 
-from kds.cli.common import DatabaseUrlOption, maintenance_timeout, reports_errors, session, settings
+from kds.cli.common import (
+    DatabaseUrlOption,
+    maintenance_timeout,
+    reports_errors,
+    session,
+    settings,
+    transaction_setup,
+)
 
 app = typer.Typer(help="Schema migrations and data.", no_args_is_help=True)
 
@@ -24,8 +31,9 @@ def migrate(database_url: str | None = DatabaseUrlOption) -> None:
     from kds.db import migrate as migrations
 
     config = settings(database_url=database_url)
-    with session(config, read_only=False, statement_timeout=maintenance_timeout(config)) as conn:
-        applied = migrations.migrate(conn)
+    timeout = maintenance_timeout(config)
+    with session(config, read_only=False, statement_timeout=timeout) as conn:
+        applied = migrations.migrate(conn, setup=transaction_setup(config, timeout))
     if applied:
         for migration_id in applied:
             print(f"applied {migration_id}")
@@ -72,7 +80,8 @@ def seed(
 
     started = time.perf_counter()
     config = settings(database_url=database_url)
-    with session(config, read_only=False, statement_timeout=maintenance_timeout(config)) as conn:
+    timeout = maintenance_timeout(config)
+    with session(config, read_only=False, statement_timeout=timeout) as conn:
         columns = (TextColumn("seeding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         stderr = Console(stderr=True)
         with Progress(*columns, console=stderr, disable=not stderr.is_terminal, transient=True) as progress:
@@ -82,6 +91,7 @@ def seed(
                 incidents,
                 seed_value=seed_value,
                 progress=lambda done: progress.update(task, completed=done),
+                setup=transaction_setup(config, timeout),
             )
     elapsed = time.perf_counter() - started
     print(f"seeded {written} incidents in {elapsed:.1f}s", file=sys.stderr)

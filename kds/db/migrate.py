@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 from psycopg import sql
 
+from kds.db.policy import transaction
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -77,18 +79,19 @@ def status(conn: psycopg.Connection) -> MigrationStatus:
     )
 
 
-def migrate(conn: psycopg.Connection) -> list[str]:
+def migrate(conn: psycopg.Connection, *, setup: sql.Composed | None = None) -> list[str]:
     """Apply every pending migration, each in its own transaction; return the ids applied.
 
-    Concurrent callers serialise on an advisory lock, so two processes starting at once apply
-    each migration exactly once.
+    Concurrent callers serialise on a transaction-scoped advisory lock, so two processes starting at
+    once apply each migration exactly once. ``setup`` starts every transaction (the per-transaction
+    settings behind a pooler, docs/scaling.md).
     """
     applied: list[str] = []
-    with conn.transaction():
+    with transaction(conn, setup):
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_LOCK_KEY,))
         conn.execute(_CREATE_TABLE)
     for migration in available_migrations():
-        with conn.transaction():
+        with transaction(conn, setup):
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_LOCK_KEY,))
             done = conn.execute(
                 sql.SQL("SELECT 1 FROM {} WHERE version = %s").format(_TABLE), (migration.version,)

@@ -20,6 +20,8 @@ so it holds in both modes.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -99,3 +101,12 @@ def apply_transaction_settings(conn: psycopg.Connection, policy: ConnectionPolic
     setup = policy.transaction_setup()
     if setup is not None:
         conn.execute(setup)
+
+
+@contextmanager
+def transaction(conn: psycopg.Connection, setup: sql.Composed | None = None) -> Iterator[None]:
+    """``conn.transaction()`` that starts with ``setup`` (the per-transaction settings behind a pooler)."""
+    with conn.transaction():
+        if setup is not None:
+            conn.execute(setup)
+        yield
