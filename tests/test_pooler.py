@@ -349,3 +349,24 @@ def test_validate_infra_direct_connection_has_no_pooler(topology_database: Topol
     code, checks = validate(topology_database.direct_url, "connection-pooler", **POOLED)
     assert code == 0
     assert checks["connection-pooler"]["message"].startswith("direct connection, no pooler; KDS_DATABASE_POOLER=")
+
+
+def test_validate_infra_tells_pgbouncer_apart_without_admin_rights(
+    topology_database: TopologyDatabase, topology_primary: Primary, pgbouncer: PgBouncer
+) -> None:
+    with psycopg.connect(topology_primary.url(topology_database.name), autocommit=True) as conn:
+        conn.execute("DO $$ BEGIN CREATE ROLE kds_reader LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        conn.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO kds_reader")
+    users = pgbouncer.work_dir / "userlist.txt"
+    if '"kds_reader"' not in users.read_text():
+        users.write_text(users.read_text() + '"kds_reader" ""\n')
+    with psycopg.connect(pgbouncer.url("pgbouncer"), autocommit=True, prepare_threshold=None) as admin:
+        admin.execute("RELOAD")
+    url = topology_database.pooled_url.replace("postgres@", "kds_reader@", 1)
+    code, checks = validate(url, "database-connection", "connection-pooler", **POOLED)
+    assert code == 0, checks
+    assert checks["connection-pooler"]["message"] == (
+        "through PgBouncer (pool mode not visible to this role); KDS_DATABASE_POOLER=pgbouncer"
+    )
+    code, checks = validate(url, "connection-pooler")
+    assert (code, checks["connection-pooler"]["status"]) == (0, "warn")

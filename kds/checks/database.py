@@ -85,8 +85,9 @@ def connect_and_probe(
     """Open a read-only, autocommit connection and report the server version and latency."""
     import psycopg
 
-    from kds.checks.pooler import refused_connection, refuses_startup_options
+    from kds.checks.pooler import refused_connection
     from kds.db.connection import connection_kwargs
+    from kds.db.policy import refuses_startup_options
 
     target = describe_target(url)
     started = time.perf_counter()

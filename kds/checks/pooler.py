@@ -6,7 +6,8 @@ Detection needs no admin rights (docs/validate-infra.md, docs/scaling.md):
    PostgreSQL accepts it, PgBouncer refuses it with ``unsupported startup parameter: options``;
 2. the pooler's admin console, database ``pgbouncer`` at the same address: when the role is in
    PgBouncer's ``admin_users`` or ``stats_users``, ``SHOW VERSION`` and the pool mode (``SHOW DATABASES``,
-   else ``SHOW CONFIG``); PostgreSQL itself answers that no database ``pgbouncer`` exists.
+   else ``SHOW CONFIG``); other roles get PgBouncer's ``not allowed`` (a PgBouncer that ignores
+   ``options`` is still recognised); PostgreSQL itself answers that no database ``pgbouncer`` exists.
 
 A direct connection always passes; a pooler with ``KDS_DATABASE_POOLER`` left at ``none`` warns.
 """
@@ -24,10 +25,10 @@ if TYPE_CHECKING:
 
     from kds.db.policy import Pooler
 
-__all__ = ["check_connection_pooler", "refused_connection", "refuses_startup_options"]
-
 APPLICATION_NAME = "kds-validate-infra"
 ADMIN_DATABASE = "pgbouncer"
+# PgBouncer's answer on its admin console to a role outside admin_users / stats_users
+ADMIN_REFUSAL = "not allowed"
 SWITCH_FIX = f"set {SWITCH}=pgbouncer for every kds process that connects through it (docs/scaling.md)"
 
 
@@ -54,7 +55,7 @@ def configured_pooler(context: Context) -> Pooler:
 @dataclass(frozen=True, slots=True)
 class Detection:
     pgbouncer: bool
-    direct: bool  # PostgreSQL itself said there is no admin database: nothing in between
+    direct: bool  # answered like PostgreSQL (took the startup options, no PgBouncer console)
     version: str = ""
     pool_mode: str = ""
 
@@ -92,6 +93,8 @@ def _admin_console(url: str, dbname: str, timeout: float) -> Detection | None:
     except psycopg.Error as exc:
         if getattr(exc, "sqlstate", None) == "3D000" or f'database "{ADMIN_DATABASE}" does not exist' in str(exc):
             return Detection(pgbouncer=False, direct=True)
+        if ADMIN_REFUSAL in str(exc):
+            return Detection(pgbouncer=True, direct=False)
         return None
     with conn:
         try:
@@ -118,7 +121,7 @@ def detect(url: str, *, timeout: float) -> Detection:
         return console
     if refused:
         return Detection(pgbouncer=True, direct=False)
-    return Detection(pgbouncer=False, direct=console is not None and console.direct and refused is False)
+    return Detection(pgbouncer=False, direct=refused is False)  # PostgreSQL took kds's startup options
 
 
 def check_connection_pooler(context: Context) -> CheckResult:
