@@ -147,6 +147,14 @@ def test_cli_db_commands_through_pgbouncer(topology_primary: Primary, pgbouncer:
     assert kds(["db", "seed", "--incidents", "120"], url, **POOLED)[0] == 0
     listed = orjson.loads(kds(["incidents", "list", "-o", "json", "-l", "1"], url, **POOLED)[1])
     assert listed["pagination"]["total"] == 120
+    code, _, err = kds(["db", "partitions", "ensure", "--ahead", "4"], url, **POOLED)
+    assert code == 0, err
+    assert kds(["db", "partitions", "ensure", "--ahead", "4"], url, **POOLED)[0] == 0  # idempotent
+    pooled = kds(["db", "partitions", "-o", "json"], url, **POOLED)
+    assert pooled[0] == 0
+    assert pooled == kds(
+        ["db", "partitions", "-o", "json"], url.replace(f":{pgbouncer.port}/", f":{topology_primary.port}/")
+    )
 
 
 def test_cli_migrate_through_pgbouncer_honours_an_explicit_statement_timeout(
