@@ -18,7 +18,7 @@ import psycopg
 from tests.pooled import PROBLEM, assert_problem, namespace_totals, newest_ids, serve_pooled
 from tests.serving import wait_for
 from tests.topology import PgBouncer
-from tests.topology_fixtures import TopologyDatabase
+from tests.topology_fixtures import SEEDED_INCIDENTS, TopologyDatabase
 
 
 def test_serve_through_pgbouncer_many_clients_same_statements(topology_database: TopologyDatabase, tmp_path: Path):
@@ -90,6 +90,9 @@ def test_serve_statement_timeout_through_pgbouncer_is_504(topology_database: Top
     incident_id = newest_ids(db.direct_url, 1)[0]
     with serve_pooled(db, tmp_path, KDS_STATEMENT_TIMEOUT="500ms") as server, psycopg.connect(db.direct_url) as locker:
         assert server.get("/api/v1/incidents").status_code == 200
+        export = server.get("/api/v1/incidents", headers={"Accept": "application/x-ndjson"})
+        assert export.status_code == 200
+        assert len(export.text.splitlines()) == SEEDED_INCIDENTS  # a server-side cursor inside one transaction
         locker.execute("LOCK TABLE resource_action_traces IN ACCESS EXCLUSIVE MODE")
         for path, headers in [("/api/v1/incidents", {}), (f"/api/v1/incidents/{incident_id}", {}),
                               ("/api/v1/incidents", {"Accept": "application/x-ndjson"})]:  # fmt: skip
