@@ -125,8 +125,9 @@ def start_os(bin_dir: Path, data_dir: Path) -> Server:
     if not (data_dir / "PG_VERSION").exists():
         initdb = [str(bin_dir / "initdb"), "-D", str(data_dir), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
         subprocess.run(_as_user(user, [*initdb, "--locale=C.UTF-8"]), check=True, timeout=300, capture_output=True)
-    if (data_dir / "postmaster.pid").exists():
-        return server
+    status = [str(bin_dir / "pg_ctl"), "-D", str(data_dir), "status"]
+    if subprocess.run(_as_user(user, status), timeout=60, capture_output=True).returncode == 0:
+        return server  # already running (a stale postmaster.pid alone does not count)
     options = {"listen_addresses": "''", "unix_socket_directories": f"'{data_dir}'", **SETTINGS}
     opts = " ".join(f"-c {name}={value}" for name, value in options.items())
     log = str(data_dir / "server.log")
