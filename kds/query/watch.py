@@ -90,9 +90,7 @@ class Watch:
         rows: list[tuple[Any, ...]] = []
         if early or bounded is not None:
             floor = self._floor(state, bounded) if bounded is not None else max_id
-            statement = new_rows_statement(
-                self.query, previous=previous.text(), ref=now.xmax, floor=floor, early=early
-            )
+            statement = new_rows_statement(self.query, previous=previous.text(), ref=now.xmax, floor=floor, early=early)
             rows = yield statement
         fresh = [row for row in rows if row[0] not in state.seen]
         state.seen.update(row[0] for row in rows)
@@ -212,3 +210,20 @@ async def arun_steps(conn: psycopg.AsyncConnection, steps: Steps) -> list[Any]:
                 statement = steps.send(await cur.fetchall())
         except StopIteration as done:
             return done.value
+
+
+MIN_INTERVAL = 0.2
+
+
+def parse_interval(value: str | float) -> float:
+    """The watch's polling interval in seconds (``2``, ``500ms``, ``2s``, ``1m``); at least 200 ms."""
+    from kds.durations import parse_duration
+    from kds.errors import InvalidInput
+
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise InvalidInput.single("invalid-parameter", "interval", f"interval: {exc}") from None
+    if seconds < MIN_INTERVAL:
+        raise InvalidInput.single("invalid-parameter", "interval", f"interval must be at least 200ms, got {value!r}")
+    return seconds

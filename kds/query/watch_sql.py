@@ -81,9 +81,7 @@ def _new_rows_sql(shape: Shape, early: bool) -> sql.SQL:
     return _rendered(sql.Composed([recent, sql.SQL(" UNION ALL "), older]))
 
 
-def new_rows_statement(
-    query: IncidentQuery, *, previous: str, ref: int, floor: int, early: list[int]
-) -> Statement:
+def new_rows_statement(query: IncidentQuery, *, previous: str, ref: int, floor: int, early: list[int]) -> Statement:
     """Rows visible now whose inserting (or updating) transaction was not visible in ``previous``.
 
     Columns: id, action_timestamp, the document (NULL when the row does not match the filters).
