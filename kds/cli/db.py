@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 
 import typer
@@ -21,11 +22,20 @@ class StatusFormat(StrEnum):
 @reports_errors
 def migrate(database_url: str | None = DatabaseUrlOption) -> None:
     """Apply every pending migration (idempotent; running it twice is a no-op)."""
+    from kds.cli.present.progress import progress_bars
     from kds.db import migrate as migrations
 
     config = settings(database_url=database_url)
-    with session(config, read_only=False, statement_timeout=maintenance_timeout(config)) as conn:
-        applied = migrations.migrate(conn)
+    with (
+        session(config, read_only=False, statement_timeout=maintenance_timeout(config)) as conn,
+        progress_bars() as add_bar,
+    ):
+        bars: dict[str, Callable[[int], None]] = {}
+
+        def built(migration_id: str, done: int, total: int) -> None:
+            bars.setdefault(migration_id, add_bar(f"{migration_id}: building indexes", total, unit="indexes"))(done)
+
+        applied = migrations.migrate(conn, progress=built)
     if applied:
         for migration_id in applied:
             print(f"applied {migration_id}")
@@ -65,23 +75,22 @@ def seed(
     """Write realistic synthetic incidents (1,000,000 rows in well under a minute)."""
     import time
 
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    from kds.cli.present.progress import progress_bars
     from kds.db import seed as seeding
 
     started = time.perf_counter()
     config = settings(database_url=database_url)
-    with session(config, read_only=False, statement_timeout=maintenance_timeout(config)) as conn:
-        columns = (TextColumn("seeding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        stderr = Console(stderr=True)
-        with Progress(*columns, console=stderr, disable=not stderr.is_terminal, transient=True) as progress:
-            task = progress.add_task("seed", total=incidents)
-            written = seeding.seed(
-                conn,
-                incidents,
-                seed_value=seed_value,
-                progress=lambda done: progress.update(task, completed=done),
-            )
+    with (
+        session(config, read_only=False, statement_timeout=maintenance_timeout(config)) as conn,
+        progress_bars() as add_bar,
+    ):
+        bars: dict[str, Callable[[int], None]] = {}
+
+        def rebuilt(done: int, total: int) -> None:
+            bars.setdefault("indexes", add_bar("rebuilding indexes", total, unit="indexes"))(done)
+
+        written = seeding.seed(
+            conn, incidents, seed_value=seed_value, progress=add_bar("seeding", incidents), index_progress=rebuilt
+        )
     elapsed = time.perf_counter() - started
     print(f"seeded {written} incidents in {elapsed:.1f}s", file=sys.stderr)

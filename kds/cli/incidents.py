@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import typer
@@ -137,15 +135,17 @@ def _write_page(conn: Any, query: Any, output: OutputFormat, *, headers: bool, c
 def _write_all(conn: Any, query: Any, output: OutputFormat, *, headers: bool) -> int:
     """Every matching row, streamed; a progress bar on stderr when the rows go to a file or a pipe."""
     from kds.cli.present import machine
-    from kds.cli.present.progress import counted, progress_bar
+    from kds.cli.present.progress import counted, progress_bars
     from kds.cli.terminal import stdout_is_terminal
     from kds.db.connection import translate_error
     from kds.query.execute import stream_incidents
 
     stdout = sys.stdout
     on_terminal = stdout_is_terminal()
-    with progress_bar("exporting", None, rate=True) if not on_terminal else _no_progress() as update:
-        documents = counted(stream_incidents(conn, query), update)
+    with progress_bars() as add_bar:
+        documents = stream_incidents(conn, query)
+        if not on_terminal:  # on a terminal the rows themselves show the progress
+            documents = counted(documents, add_bar("exporting"))
         try:
             if output is OutputFormat.json:
                 return machine.write_json_array(documents, out=stdout, indent=on_terminal)
@@ -158,11 +158,6 @@ def _write_all(conn: Any, query: Any, output: OutputFormat, *, headers: bool) ->
             return _table(output, headers=headers, streaming=True).write(machine.parsed(documents))
         except Exception as exc:
             raise translate_error(exc) from exc
-
-
-@contextmanager
-def _no_progress() -> Iterator[Callable[[int], None]]:
-    yield lambda _done: None
 
 
 @app.command("get")

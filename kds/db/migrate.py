@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -41,6 +42,17 @@ class Migration:
     def id(self) -> str:
         return f"{self.version}_{self.name}"
 
+    def steps(self) -> list[str]:
+        """The migration as separate statements when it only builds indexes (each reported as progress).
+
+        Anything else (e.g. a ``DO`` block, whose body holds semicolons) runs as one piece.
+        """
+        body = "\n".join(line for line in self.sql.splitlines() if not line.lstrip().startswith("--"))
+        statements = [statement.strip() for statement in body.split(";") if statement.strip()]
+        if statements and all(s.upper().startswith(("CREATE INDEX", "CREATE UNIQUE INDEX")) for s in statements):
+            return statements
+        return [self.sql]
+
 
 def available_migrations() -> list[Migration]:
     """Every migration shipped with kds, in order."""
@@ -77,11 +89,15 @@ def status(conn: psycopg.Connection) -> MigrationStatus:
     )
 
 
-def migrate(conn: psycopg.Connection) -> list[str]:
+# progress(migration id, statements done, statements in it)
+Progress = Callable[[str, int, int], None]
+
+
+def migrate(conn: psycopg.Connection, progress: Progress | None = None) -> list[str]:
     """Apply every pending migration, each in its own transaction; return the ids applied.
 
     Concurrent callers serialise on an advisory lock, so two processes starting at once apply
-    each migration exactly once.
+    each migration exactly once. ``progress`` hears of each index built (docs/terminal.md).
     """
     applied: list[str] = []
     with conn.transaction():
@@ -95,7 +111,11 @@ def migrate(conn: psycopg.Connection) -> list[str]:
             ).fetchone()
             if done:
                 continue
-            conn.execute(migration.sql.encode())
+            steps = migration.steps()
+            for done, statement in enumerate(steps, start=1):
+                conn.execute(statement.encode())
+                if progress is not None and len(steps) > 1:
+                    progress(migration.id, done, len(steps))
             conn.execute(
                 sql.SQL("INSERT INTO {} (version, name, checksum) VALUES (%s, %s, %s)").format(_TABLE),
                 (migration.version, migration.name, migration.checksum),

@@ -1,4 +1,4 @@
-"""Progress of long work on stderr: a rich progress bar when stderr is a terminal, nothing otherwise.
+"""Progress of long work on stderr: rich progress bars when stderr is a terminal, nothing otherwise.
 
 Used by ``kds db seed``, ``kds db migrate`` (index builds) and ``--all`` exports written to a file
 or a pipe (docs/terminal.md, "Progress").
@@ -16,50 +16,63 @@ if TYPE_CHECKING:
     from rich.text import Text
 
 T = TypeVar("T")
+Update = Callable[[int], None]
+AddBar = Callable[..., Update]
 EVERY = 500  # rows between updates of a counted stream
 
 
-def stderr_is_terminal() -> bool:
-    return sys.stderr.isatty()
-
-
-def _rate_column() -> Any:
-    from rich.progress import ProgressColumn
+def _columns() -> list[Any]:
+    from rich.progress import BarColumn, ProgressColumn, TextColumn, TimeElapsedColumn
     from rich.text import Text
+
+    class CountColumn(ProgressColumn):
+        """``done/total unit``, or ``done unit`` when the total is unknown."""
+
+        def render(self, task: Task) -> Text:
+            unit = task.fields.get("unit", "rows")
+            done = f"{int(task.completed):,}"
+            return Text(f"{done}/{int(task.total):,} {unit}" if task.total else f"{done} {unit}")
 
     class RateColumn(ProgressColumn):
         """Rows per second so far."""
 
         def render(self, task: Task) -> Text:
             speed = task.finished_speed or task.speed
-            return Text(f"{speed:,.0f} rows/s" if speed else "", style="progress.data.speed")
+            if task.fields.get("unit", "rows") != "rows" or not speed:
+                return Text("")
+            return Text(f"{speed:,.0f} rows/s", style="progress.data.speed")
 
-    return RateColumn()
+    return [TextColumn("{task.description}"), BarColumn(), CountColumn(), RateColumn(), TimeElapsedColumn()]
 
 
 @contextmanager
-def progress_bar(label: str, total: int | None, *, rate: bool = False) -> Iterator[Callable[[int], None]]:
-    """Yield ``update(done)``; the bar shows ``done`` of ``total`` (a count alone when total is None)."""
-    if not stderr_is_terminal():
-        yield lambda _done: None
+def progress_bars() -> Iterator[AddBar]:
+    """Yield ``add(label, total=None, unit="rows")``, which returns ``update(done)`` for a new bar.
+
+    A bar appears at its first update; every bar disappears when the block ends.
+    """
+    if not sys.stderr.isatty():
+        yield lambda *_args, **_kwargs: lambda _done: None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress
 
-    columns: list[Any] = [TextColumn(label)]
-    if total is not None:
-        columns += [BarColumn(), MofNCompleteColumn()]
-    else:
-        columns.append(TextColumn("{task.completed:,} rows"))
-    if rate:
-        columns.append(_rate_column())
-    columns.append(TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task(label, total=total)
-        yield lambda done: progress.update(task, completed=done)
+    with Progress(*_columns(), console=Console(stderr=True), transient=True) as progress:
+
+        def add(label: str, total: int | None = None, *, unit: str = "rows") -> Update:
+            task: list[Any] = []
+
+            def update(done: int) -> None:
+                if not task:
+                    task.append(progress.add_task(label, total=total, unit=unit))
+                progress.update(task[0], completed=done)
+
+            return update
+
+        yield add
 
 
-def counted(items: Iterable[T], update: Callable[[int], None]) -> Iterator[T]:
+def counted(items: Iterable[T], update: Update) -> Iterator[T]:
     """``items`` unchanged, reporting how many went by every few hundred."""
     count = 0
     for item in items:

@@ -21,21 +21,23 @@ from kds.cli.present.columns import ALERT, SEVERITY_STYLES, TABLE_COLUMNS, WIDE_
 GAP = "   "  # kubectl's column padding
 ELLIPSIS = "…"
 FIRST_PAGE = 1000  # rows that size the columns of a streamed table
+WRITE_LINES = 500  # lines per write: one system call per line is slow on an unbuffered stdout
 # Widths a streamed table (watch) gives its shortenable columns at least: its first page may be tiny.
 STREAM_MINIMUM = {"ALERT": 28, "ACTION": 20, "STATUS": 11}
 
 
+def cell_width(text: str) -> int:
+    """Display width: CJK and emoji take two cells, combining marks none (ASCII: its length)."""
+    return len(text) if text.isascii() else cell_len(text)
+
+
 def shorten(text: str, width: int) -> str:
     """``text`` in at most ``width`` cells, ending with ``…`` when it had to be cut."""
-    if cell_len(text) <= width:
+    if cell_width(text) <= width:
         return text
     if width < 1:
         return ""
     return set_cell_size(text, width - 1).rstrip(" ") + ELLIPSIS
-
-
-def _pad(text: str, width: int) -> str:
-    return text + " " * max(width - cell_len(text), 0)
 
 
 def fit(columns: list[Column], widths: list[int], limit: int) -> tuple[list[Column], list[int]]:
@@ -71,12 +73,14 @@ class TableWriter:
         self.streaming = streaming
         self._columns: list[Column] = []
         self._widths: list[int] = []
+        self._limits: list[int | None] = []
         self._styles = _severity_codes() if colour else {}
 
     def write(self, rows: Iterable[Incident]) -> int:
         """Write ``rows``; return how many were written."""
         now = datetime.now(UTC)
         remaining: Iterator[Incident] = iter(rows)
+        lines: list[str] = []
         count = 0
         if not self._columns:
             first = [self._cells(WIDE_COLUMNS if self.wide else TABLE_COLUMNS, row, now) for row in
@@ -85,13 +89,16 @@ class TableWriter:
                 return 0
             self._size(first)
             if self.headers:
-                self._line([column.header for column in self._columns], header=True)
-            for cells in first:
-                self._line([cells[column.header] for column in self._columns])
+                lines.append(self._line([column.header for column in self._columns], header=True))
+            lines += [self._line([cells[column.header] for column in self._columns]) for cells in first]
             count = len(first)
         for row in remaining:
-            self._line([column.read(row, now) for column in self._columns])
+            lines.append(self._line([column.read(row, now) for column in self._columns]))
             count += 1
+            if len(lines) >= WRITE_LINES:
+                self.out.write("".join(lines))
+                lines.clear()
+        self.out.write("".join(lines))
         return count
 
     @staticmethod
@@ -102,33 +109,43 @@ class TableWriter:
         columns = list(WIDE_COLUMNS if self.wide else TABLE_COLUMNS)
         widths = []
         for column in columns:
-            natural = max(cell_len(column.header), *(cell_len(cells[column.header]) for cells in first))
+            natural = max(cell_width(column.header), *(cell_width(cells[column.header]) for cells in first))
             if self.streaming and not self.wide:
                 natural = max(natural, STREAM_MINIMUM.get(column.header, 0))
             widths.append(natural)
         if self.width is not None:
             columns, widths = fit(columns, widths, self.width)
         self._columns, self._widths = columns, widths
+        self._limits = [self._limit(column, width) for column, width in zip(columns, widths, strict=True)]
 
-    def _line(self, cells: list[str], *, header: bool = False) -> None:
-        texts = []
-        for column, text, width in zip(self._columns, cells, self._widths, strict=True):
-            if not self.wide and column.keep is None:
-                text = shorten(text, width)
-            elif column.keep is not None and self.width is not None:
-                text = shorten(text, max(width, column.keep))
-            texts.append(text)
-        padded = [_pad(text, width) for text, width in zip(texts[:-1], self._widths, strict=False)]
-        if self.width is not None:  # a later row wider than the first page: shorten its last column
-            overflow = sum(map(cell_len, padded)) + len(GAP) * len(padded) + cell_len(texts[-1]) - self.width
-            if overflow > 0:
-                texts[-1] = shorten(texts[-1], max(cell_len(texts[-1]) - overflow, 0))
-        if self._styles and not header:
-            for i, column in enumerate(self._columns[:-1]):
-                style = self._styles.get(texts[i]) if column.header == "SEVERITY" else None
-                if style:
-                    padded[i] = f"{style[0]}{texts[i]}{style[1]}{padded[i][len(texts[i]) :]}"
-        self.out.write(GAP.join([*padded, texts[-1]]).rstrip(" ") + "\n")
+    def _limit(self, column: Column, width: int) -> int | None:
+        """The most cells a value of ``column`` may take (None: never shortened)."""
+        if self.wide:
+            return None
+        if column.keep is None:
+            return width
+        return max(width, column.keep) if self.width is not None else None
+
+    def _line(self, cells: list[str], *, header: bool = False) -> str:
+        parts = []
+        used = 0  # cells taken by the columns before this one
+        last = len(cells) - 1
+        columns = zip(self._columns, cells, self._widths, self._limits, strict=True)
+        for i, (column, text, width, limit) in enumerate(columns):
+            size = cell_width(text)
+            if limit is not None and size > limit:
+                text = shorten(text, limit)
+                size = cell_width(text)
+            if i == last:
+                if self.width is not None and used + size > self.width:  # a later row wider than the first page
+                    text = shorten(text, max(self.width - used, 0))
+                parts.append(text)
+                break
+            style = None if header else self._styles.get(text) if column.header == "SEVERITY" else None
+            parts.append(f"{style[0]}{text}{style[1]}" if style else text)
+            parts.append(" " * max(width - size, 0) + GAP)
+            used += max(width, size) + len(GAP)
+        return "".join(parts).rstrip(" ") + "\n"
 
 
 def _severity_codes() -> dict[str, tuple[str, str]]:
