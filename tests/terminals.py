@@ -11,6 +11,7 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 import time
 from dataclasses import dataclass
 
@@ -55,6 +56,10 @@ def kds_in_pty(
         start_new_session=True,
     )
     os.close(slave)
+    pipe = process.stderr if on == "stdout" else process.stdout
+    piped: list[bytes] = []
+    reader = threading.Thread(target=lambda: piped.append(pipe.read() if pipe is not None else b""), daemon=True)
+    reader.start()  # the other stream is read meanwhile: a full pipe would block the process
     received = bytearray()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -73,7 +78,6 @@ def kds_in_pty(
         process.kill()
         raise AssertionError(f"kds {' '.join(args)} did not finish within {timeout}s")
     os.close(master)
-    pipe = process.stderr if on == "stdout" else process.stdout
-    piped = pipe.read().decode() if pipe is not None else ""
     process.wait(timeout=timeout)
-    return Ran(process.returncode, received.decode().replace("\r\n", "\n"), piped)
+    reader.join(timeout=timeout)
+    return Ran(process.returncode, received.decode().replace("\r\n", "\n"), b"".join(piped).decode())
