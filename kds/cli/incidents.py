@@ -134,6 +134,8 @@ def _write_page(conn: Any, query: Any, output: OutputFormat, *, headers: bool, c
 
 def _write_all(conn: Any, query: Any, output: OutputFormat, *, headers: bool) -> int:
     """Every matching row, streamed; a progress bar on stderr when the rows go to a file or a pipe."""
+    import psycopg
+
     from kds.cli.present import machine
     from kds.cli.present.progress import counted, progress_bars
     from kds.cli.terminal import stdout_is_terminal
@@ -156,7 +158,7 @@ def _write_all(conn: Any, query: Any, output: OutputFormat, *, headers: bool) ->
             if output is OutputFormat.yaml:
                 return machine.write_yaml_list(machine.parsed(documents), out=stdout)
             return _table(output, headers=headers, streaming=True).write(machine.parsed(documents))
-        except Exception as exc:
+        except psycopg.Error as exc:  # only the database's errors: a closed pipe is not one
             raise translate_error(exc) from exc
 
 
