@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from kds.cli.common import DatabaseUrlOption, reports_errors, session, settings
 from kds.cli.present.formats import OutputFormat
+
+if TYPE_CHECKING:
+    from kds.cli.present.table import TableWriter
 
 app = typer.Typer(help="Inspect incidents straight from the database.", no_args_is_help=True)
 
@@ -88,7 +91,7 @@ def _check_watch(output: OutputFormat, *, all_rows: bool, offset: str | None, cu
             raise InvalidInput.single("invalid-parameter", name, detail)
 
 
-def _table(output: OutputFormat, *, headers: bool, streaming: bool = False) -> Any:
+def _table(output: OutputFormat, *, headers: bool, streaming: bool = False) -> TableWriter:
     from kds.cli.present.table import TableWriter
     from kds.cli.terminal import stdout_colour, stdout_width
 

@@ -112,10 +112,10 @@ def migrate(conn: psycopg.Connection, progress: Progress | None = None) -> list[
             if done:
                 continue
             steps = migration.steps()
-            for done, statement in enumerate(steps, start=1):
+            for built, statement in enumerate(steps, start=1):
                 conn.execute(statement.encode())
                 if progress is not None and len(steps) > 1:
-                    progress(migration.id, done, len(steps))
+                    progress(migration.id, built, len(steps))
             conn.execute(
                 sql.SQL("INSERT INTO {} (version, name, checksum) VALUES (%s, %s, %s)").format(_TABLE),
                 (migration.version, migration.name, migration.checksum),

@@ -196,7 +196,8 @@ def run_steps(conn: psycopg.Connection, steps: Steps) -> list[Any]:
                 rows = conn.execute(statement.query, statement.params).fetchall()
                 statement = steps.send(rows)
         except StopIteration as done:
-            return done.value
+            result: list[Any] = done.value
+            return result
 
 
 async def arun_steps(conn: psycopg.AsyncConnection, steps: Steps) -> list[Any]:
@@ -209,7 +210,8 @@ async def arun_steps(conn: psycopg.AsyncConnection, steps: Steps) -> list[Any]:
                 cur = await conn.execute(statement.query, statement.params)
                 statement = steps.send(await cur.fetchall())
         except StopIteration as done:
-            return done.value
+            result: list[Any] = done.value
+            return result
 
 
 MIN_INTERVAL = 0.2
