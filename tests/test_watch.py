@@ -191,6 +191,12 @@ def test_invalid_watch_options_exit_2(database_url: str, args: list[str], messag
     assert (result.exit_code, result.stdout, result.stderr) == (2, "", message)
 
 
+def test_cli_watch_of_an_unreachable_database_fails_at_once() -> None:
+    result = runner.invoke(app, ["incidents", "list", "--database-url", "postgresql://kds@127.0.0.1:1/kds", "-w"])
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == "service-unavailable: cannot connect to kds@127.0.0.1:1/kds: connection refused\n"
+
+
 class WatchProcess:
     """``kds incidents list --watch`` as a real process; its output lines are collected as they come."""
 

@@ -36,7 +36,8 @@ def follow(
 ) -> Iterator[list[Any]]:
     """Yield the first page (unless ``watch`` was resumed), then each poll's new documents.
 
-    ``connect`` opens an autocommit connection. ``on_lost`` is called once per outage.
+    ``connect`` opens an autocommit connection. ``on_lost`` is called once per outage; a database
+    that cannot be reached before the first page is an error, not an outage.
     Runs until the caller stops iterating (or a signal interrupts ``sleep``).
     """
     conn: psycopg.Connection | None = None
@@ -48,7 +49,7 @@ def follow(
                     conn = connect()
                 documents = run_steps(conn, watch.poll() if watch.started else watch.start())
             except Exception as exc:
-                if not _lost(exc):
+                if not _lost(exc) or not watch.started:  # unreachable from the start: fail now, like kubectl
                     raise
                 if conn is not None:
                     conn.close()
