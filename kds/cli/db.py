@@ -8,9 +8,11 @@ from enum import StrEnum
 
 import typer
 
+from kds.cli import partitions
 from kds.cli.common import DatabaseUrlOption, maintenance_timeout, reports_errors, session, settings
 
-app = typer.Typer(help="Schema migrations and data.", no_args_is_help=True)
+app = typer.Typer(help="Schema migrations, data and partition maintenance.", no_args_is_help=True)
+app.add_typer(partitions.app, name="partitions")
 
 
 class StatusFormat(StrEnum):
@@ -24,10 +26,12 @@ def migrate(database_url: str | None = DatabaseUrlOption) -> None:
     """Apply every pending migration (idempotent; running it twice is a no-op)."""
     from kds.cli.present.progress import progress_bars
     from kds.db import migrate as migrations
+    from kds.db.connection import database_errors
 
     config = settings(database_url=database_url)
     with (
         session(config, read_only=False, statement_timeout=maintenance_timeout(config)) as conn,
+        database_errors(),
         progress_bars() as add_bar,
     ):
         bars: dict[str, Callable[[int], None]] = {}
@@ -47,12 +51,13 @@ def migrate(database_url: str | None = DatabaseUrlOption) -> None:
 @reports_errors
 def status(
     database_url: str | None = DatabaseUrlOption,
-    output: StatusFormat = typer.Option(StatusFormat.text, "-o", "--output", help="text or json."),
+    output: StatusFormat = typer.Option(StatusFormat.text, "-o", "--output", metavar="FORMAT", help="text or json."),
 ) -> None:
     """Show applied and pending migrations."""
     from kds.db import migrate as migrations
+    from kds.db.connection import database_errors
 
-    with session(settings(database_url=database_url), read_only=True) as conn:
+    with session(settings(database_url=database_url), read_only=True) as conn, database_errors():
         result = migrations.status(conn)
     if output is StatusFormat.json:
         import orjson
@@ -68,8 +73,8 @@ def status(
 @app.command()
 @reports_errors
 def seed(
-    incidents: int = typer.Option(1000, "--incidents", min=0, help="How many incidents to write."),
-    seed_value: int = typer.Option(42, "--seed", help="Seed for deterministic data."),
+    incidents: int = typer.Option(1000, "--incidents", min=0, metavar="N", help="How many incidents to write."),
+    seed_value: int = typer.Option(42, "--seed", metavar="N", help="Seed for deterministic data."),
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
     """Write realistic synthetic incidents (1,000,000 rows in well under a minute)."""
@@ -77,11 +82,13 @@ def seed(
 
     from kds.cli.present.progress import progress_bars
     from kds.db import seed as seeding
+    from kds.db.connection import database_errors
 
     started = time.perf_counter()
     config = settings(database_url=database_url)
     with (
         session(config, read_only=False, statement_timeout=maintenance_timeout(config)) as conn,
+        database_errors(),
         progress_bars() as add_bar,
     ):
         bars: dict[str, Callable[[int], None]] = {}

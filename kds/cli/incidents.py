@@ -9,39 +9,54 @@ import typer
 
 from kds.cli.common import DatabaseUrlOption, reports_errors, session, settings
 from kds.cli.present.formats import OutputFormat
+from kds.query.times import AGE_EXAMPLES
+from kds.query.vocabulary import CLI_DEFAULT_LIMIT, LIMIT_RANGE
 
 if TYPE_CHECKING:
     from kds.cli.present.table import TableWriter
 
 app = typer.Typer(help="Inspect incidents straight from the database.", no_args_is_help=True)
 
-OutputOption = typer.Option(OutputFormat.table, "-o", "--output", help="table, wide, json, yaml, csv or ndjson.")
+OutputOption = typer.Option(
+    OutputFormat.table, "-o", "--output", metavar="FORMAT", help="table, wide, json, yaml, csv or ndjson."
+)
 
 
 @app.command("list")
 @reports_errors
 def list_incidents(
-    namespace: str | None = typer.Option(None, "-n", "--namespace", help="Exact namespace."),
-    severity: str | None = typer.Option(None, "-s", "--severity", help="info, warning, critical, high, medium, low."),
-    cluster: str | None = typer.Option(None, "--cluster", help="Exact cluster name."),
-    environment: str | None = typer.Option(None, "-e", "--environment", help="production, staging, development, test."),
-    action_type: str | None = typer.Option(None, "--action-type", help="Exact action type."),
-    alert_name: str | None = typer.Option(None, "--alert-name", help="Exact alert name."),
-    since: str | None = typer.Option(None, "--since", help="RFC 3339 time or a duration ago (30m, 6h, 7d)."),
-    until: str | None = typer.Option(None, "--until", help="RFC 3339 time or a duration ago (exclusive)."),
-    limit: str | None = typer.Option(None, "-l", "--limit", help="Rows per page, 1..1000 [default: 50]."),
-    offset: str | None = typer.Option(None, "--offset", help="Rows to skip [default: 0]."),
-    cursor: str | None = typer.Option(None, "--cursor", help="next_cursor of a previous page (json output)."),
+    namespace: str | None = typer.Option(None, "-n", "--namespace", metavar="NS", help="Exact namespace."),
+    severity: str | None = typer.Option(
+        None, "-s", "--severity", metavar="S", help="info, warning, critical, high, medium, low."
+    ),
+    cluster: str | None = typer.Option(None, "--cluster", metavar="C", help="Exact cluster name."),
+    environment: str | None = typer.Option(
+        None, "-e", "--environment", metavar="E", help="production, staging, development, test."
+    ),
+    action_type: str | None = typer.Option(None, "--action-type", metavar="T", help="Exact action type."),
+    alert_name: str | None = typer.Option(None, "--alert-name", metavar="A", help="Exact alert name."),
+    since: str | None = typer.Option(
+        None, "--since", metavar="T", help=f"RFC 3339 time or an age ({AGE_EXAMPLES}: that long ago)."
+    ),
+    until: str | None = typer.Option(None, "--until", metavar="T", help="RFC 3339 time or an age (exclusive)."),
+    limit: str | None = typer.Option(
+        None, "-l", "--limit", metavar="N", help=f"Rows per page, {LIMIT_RANGE} [default: {CLI_DEFAULT_LIMIT}]."
+    ),
+    offset: str | None = typer.Option(None, "--offset", metavar="N", help="Rows to skip [default: 0]."),
+    cursor: str | None = typer.Option(
+        None, "--cursor", metavar="C", help="next_cursor of a previous page (json output)."
+    ),
     all_rows: bool = typer.Option(False, "--all", help="Every matching incident, streamed (ignores paging)."),
     watch: bool = typer.Option(False, "-w", "--watch", help="Then print new incidents as they commit."),
-    interval: str = typer.Option("2s", "--interval", help="How often --watch polls (at least 200ms)."),
+    interval: str = typer.Option(
+        "2s", "--interval", metavar="D", help="How often --watch polls (at least 200ms) [default: 2s]."
+    ),
     output: OutputFormat = OutputOption,
     no_headers: bool = typer.Option(False, "--no-headers", help="Omit table and csv headers."),
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
     """List incidents, newest first."""
     from kds.query import parse_incident_query
-    from kds.query.vocabulary import CLI_DEFAULT_LIMIT
 
     params = {
         "namespace": namespace,
@@ -108,13 +123,11 @@ def _table(output: OutputFormat, *, headers: bool, streaming: bool = False) -> T
 def _write_page(conn: Any, query: Any, output: OutputFormat, *, headers: bool, cursor_key: bytes) -> int:
     from kds.cli.present import machine
     from kds.cli.terminal import stdout_is_terminal
-    from kds.db.connection import translate_error
+    from kds.db.connection import database_errors
     from kds.query.execute import fetch_page
 
-    try:
+    with database_errors():
         page = fetch_page(conn, query, cursor_key)
-    except Exception as exc:
-        raise translate_error(exc) from exc
     stdout = sys.stdout
     if output is OutputFormat.json:
         if stdout_is_terminal():
@@ -137,57 +150,49 @@ def _write_page(conn: Any, query: Any, output: OutputFormat, *, headers: bool, c
 
 def _write_all(conn: Any, query: Any, output: OutputFormat, *, headers: bool) -> int:
     """Every matching row, streamed; a progress bar on stderr when the rows go to a file or a pipe."""
-    import psycopg
-
     from kds.cli.present import machine
     from kds.cli.present.progress import counted, progress_bars
     from kds.cli.terminal import stdout_is_terminal
-    from kds.db.connection import translate_error
+    from kds.db.connection import database_rows
     from kds.query.execute import stream_incidents
 
     stdout = sys.stdout
     on_terminal = stdout_is_terminal()
     with progress_bars() as add_bar:
-        documents = stream_incidents(conn, query)
+        documents = database_rows(stream_incidents(conn, query))
         if not on_terminal:  # on a terminal the rows themselves show the progress
             documents = counted(documents, add_bar("exporting"))
-        try:
-            if output is OutputFormat.json:
-                return machine.write_json_array(documents, out=stdout, indent=on_terminal)
-            if output is OutputFormat.ndjson:
-                return machine.write_ndjson(documents, out=stdout)
-            if output is OutputFormat.csv:
-                return machine.write_csv(machine.parsed(documents), headers=headers, out=stdout)
-            if output is OutputFormat.yaml:
-                return machine.write_yaml_list(machine.parsed(documents), out=stdout)
-            return _table(output, headers=headers, streaming=True).write(machine.parsed(documents))
-        except psycopg.Error as exc:  # only the database's errors: a closed pipe is not one
-            raise translate_error(exc) from exc
+        if output is OutputFormat.json:
+            return machine.write_json_array(documents, out=stdout, indent=on_terminal)
+        if output is OutputFormat.ndjson:
+            return machine.write_ndjson(documents, out=stdout)
+        if output is OutputFormat.csv:
+            return machine.write_csv(machine.parsed(documents), headers=headers, out=stdout)
+        if output is OutputFormat.yaml:
+            return machine.write_yaml_list(machine.parsed(documents), out=stdout)
+        return _table(output, headers=headers, streaming=True).write(machine.parsed(documents))
 
 
 @app.command("get")
 @reports_errors
 def get_incident(
-    incident_id: str = typer.Argument(..., metavar="ID", help="Incident id."),
+    incident_id: str = typer.Argument(..., metavar="ID", hidden=True),  # described in the docstring
     output: OutputFormat = OutputOption,
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
-    """Show one incident with its detail fields (labels, annotations, parameters)."""
+    """Show the incident ID with its detail fields (labels, annotations, parameters)."""
     import orjson
 
     from kds.cli.present import machine
     from kds.cli.present.detail import render_detail
     from kds.cli.terminal import stdout_is_terminal
-    from kds.db.connection import translate_error
+    from kds.db.connection import database_errors
     from kds.query import parse_incident_id
     from kds.query.execute import fetch_incident
 
     wanted = parse_incident_id(incident_id)
-    with session(settings(database_url=database_url), read_only=True) as conn:
-        try:
-            document = fetch_incident(conn, wanted)
-        except Exception as exc:
-            raise translate_error(exc) from exc
+    with session(settings(database_url=database_url), read_only=True) as conn, database_errors():
+        document = fetch_incident(conn, wanted)
     incident = orjson.loads(document)
     if output in (OutputFormat.json, OutputFormat.ndjson):
         indent = output is OutputFormat.json and stdout_is_terminal()
