@@ -9,7 +9,14 @@ from enum import StrEnum
 import typer
 
 from kds.cli import partitions
-from kds.cli.common import DatabaseUrlOption, maintenance_timeout, reports_errors, session, settings
+from kds.cli.common import (
+    DatabaseUrlOption,
+    maintenance_timeout,
+    reports_errors,
+    session,
+    settings,
+    transaction_setup,
+)
 
 app = typer.Typer(help="Schema migrations, data and partition maintenance.", no_args_is_help=True)
 app.add_typer(partitions.app, name="partitions")
@@ -29,8 +36,9 @@ def migrate(database_url: str | None = DatabaseUrlOption) -> None:
     from kds.db.connection import database_errors
 
     config = settings(database_url=database_url)
+    timeout = maintenance_timeout(config)
     with (
-        session(config, read_only=False, statement_timeout=maintenance_timeout(config)) as conn,
+        session(config, read_only=False, statement_timeout=timeout) as conn,
         database_errors(),
         progress_bars() as add_bar,
     ):
@@ -39,7 +47,7 @@ def migrate(database_url: str | None = DatabaseUrlOption) -> None:
         def built(migration_id: str, done: int, total: int) -> None:
             bars.setdefault(migration_id, add_bar(f"{migration_id}: building indexes", total, unit="indexes"))(done)
 
-        applied = migrations.migrate(conn, progress=built)
+        applied = migrations.migrate(conn, setup=transaction_setup(config, timeout), progress=built)
     if applied:
         for migration_id in applied:
             print(f"applied {migration_id}")
@@ -86,8 +94,9 @@ def seed(
 
     started = time.perf_counter()
     config = settings(database_url=database_url)
+    timeout = maintenance_timeout(config)
     with (
-        session(config, read_only=False, statement_timeout=maintenance_timeout(config)) as conn,
+        session(config, read_only=False, statement_timeout=timeout) as conn,
         database_errors(),
         progress_bars() as add_bar,
     ):
@@ -97,7 +106,12 @@ def seed(
             bars.setdefault("indexes", add_bar("rebuilding indexes", total, unit="indexes"))(done)
 
         written = seeding.seed(
-            conn, incidents, seed_value=seed_value, progress=add_bar("seeding", incidents), index_progress=rebuilt
+            conn,
+            incidents,
+            seed_value=seed_value,
+            progress=add_bar("seeding", incidents),
+            index_progress=rebuilt,
+            setup=transaction_setup(config, timeout),
         )
     elapsed = time.perf_counter() - started
     print(f"seeded {written} incidents in {elapsed:.1f}s", file=sys.stderr)
