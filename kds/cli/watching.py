@@ -53,6 +53,7 @@ def _writer(output: OutputFormat, *, headers: bool) -> Callable[[list[Any]], int
 
 def watch(config: Settings, query: IncidentQuery, output: OutputFormat, *, headers: bool, interval: float) -> None:
     """Print the watch until Ctrl-C or SIGTERM."""
+    from kds.cli.common import transaction_setup
     from kds.db.connection import connect
     from kds.db.source import resolve
     from kds.query.watch import Watch
@@ -68,12 +69,15 @@ def watch(config: Settings, query: IncidentQuery, output: OutputFormat, *, heade
             connect_timeout=config.connect_timeout,
             read_only=True,
             autocommit=True,
+            pooler=config.database_pooler,
         )
 
     write = _writer(output, headers=headers)
     previous = signal.signal(signal.SIGTERM, _stop)
     try:
-        for documents in follow(Watch(query), open_connection, interval=interval, on_lost=_report_lost):
+        setup = transaction_setup(config, config.statement_timeout)
+        polls = follow(Watch(query), open_connection, interval=interval, on_lost=_report_lost, setup=setup)
+        for documents in polls:
             write(documents)
             sys.stdout.flush()
     except KeyboardInterrupt:

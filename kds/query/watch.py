@@ -25,6 +25,7 @@ from kds.query.watch_sql import new_rows_statement, ordered_ids_statement, posit
 
 if TYPE_CHECKING:
     import psycopg
+    from psycopg import sql
 
 Steps = Generator[Statement, list[tuple[Any, ...]], list[Any]]
 _TOKEN_VERSION = 1
@@ -186,10 +187,15 @@ def _newly_committed(previous: Snapshot, now: Snapshot, first_next_xid: int) -> 
     return early, min(candidates, default=None)
 
 
-def run_steps(conn: psycopg.Connection, steps: Steps) -> list[Any]:
-    """Run ``steps`` in one REPEATABLE READ read-only transaction; return their result."""
+def run_steps(conn: psycopg.Connection, steps: Steps, setup: sql.Composed | None = None) -> list[Any]:
+    """Run ``steps`` in one REPEATABLE READ read-only transaction; return their result.
+
+    ``setup`` (behind a pooler: the per-transaction settings, docs/scaling.md) runs first in it.
+    """
     with conn.transaction():
         conn.execute(_BEGIN)
+        if setup is not None:
+            conn.execute(setup)
         try:
             statement = next(steps)
             while True:
@@ -200,10 +206,12 @@ def run_steps(conn: psycopg.Connection, steps: Steps) -> list[Any]:
             return result
 
 
-async def arun_steps(conn: psycopg.AsyncConnection, steps: Steps) -> list[Any]:
+async def arun_steps(conn: psycopg.AsyncConnection, steps: Steps, setup: sql.Composed | None = None) -> list[Any]:
     """:func:`run_steps` on an async connection (the server's watch stream)."""
     async with conn.transaction():
         await conn.execute(_BEGIN)
+        if setup is not None:
+            await conn.execute(setup)
         try:
             statement = next(steps)
             while True:

@@ -15,6 +15,7 @@ from kds.query.watch import Watch, run_steps
 
 if TYPE_CHECKING:
     import psycopg
+    from psycopg import sql
 
 FIRST_RETRY = 0.2
 LONGEST_RETRY = 5.0
@@ -33,11 +34,13 @@ def follow(
     interval: float,
     on_lost: Callable[[], None] = lambda: None,
     sleep: Callable[[float], None] = time.sleep,
+    setup: sql.Composed | None = None,
 ) -> Iterator[list[Any]]:
     """Yield the first page (unless ``watch`` was resumed), then each poll's new documents.
 
-    ``connect`` opens an autocommit connection. ``on_lost`` is called once per outage; a database
-    that cannot be reached before the first page is an error, not an outage.
+    ``connect`` opens an autocommit connection; ``setup`` starts each poll's transaction.
+    ``on_lost`` is called once per outage; a database that cannot be reached before the first
+    page is an error, not an outage.
     Runs until the caller stops iterating (or a signal interrupts ``sleep``).
     """
     conn: psycopg.Connection | None = None
@@ -47,7 +50,7 @@ def follow(
             try:
                 if conn is None or conn.closed:
                     conn = connect()
-                documents = run_steps(conn, watch.poll() if watch.started else watch.start())
+                documents = run_steps(conn, watch.poll() if watch.started else watch.start(), setup)
             except Exception as exc:
                 if not _lost(exc) or not watch.started:  # unreachable from the start: fail now, like kubectl
                     raise
