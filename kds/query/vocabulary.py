@@ -1,4 +1,4 @@
-"""The fixed vocabulary of incident queries (SPEC 3)."""
+"""The fixed vocabulary of incident queries (docs/summary.md lists the filters)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ API_DEFAULT_LIMIT = 100
 CLI_DEFAULT_LIMIT = 50
 MAX_TEXT_LENGTH = 253
 MAX_INCIDENT_ID = 2**63 - 1
+MAX_OFFSET = 2**63 - 1
 
 # Exact-match filters and the column each one reads (the identifier allow-list).
 FILTER_COLUMNS: dict[str, tuple[str, str]] = {
@@ -19,7 +20,17 @@ FILTER_COLUMNS: dict[str, tuple[str, str]] = {
     "environment": ("rat", "environment"),
     "action_type": ("rat", "action_type"),
     "alert_name": ("rat", "alert_name"),
+    "status": ("rat", "execution_status"),
 }
+# Filters that take a comma-separated list meaning "any of" (docs/summary.md, "Filters").
+LIST_FILTERS = ("severity", "environment", "status")
 TIME_PARAMETERS = ("since", "until")
 PAGING_PARAMETERS = ("limit", "offset", "cursor")
 PARAMETERS = (*FILTER_COLUMNS, *TIME_PARAMETERS, *PAGING_PARAMETERS)
+
+# Summaries: what ``by`` may group on, and their own limits.
+TIME_BUCKETS = ("hour", "day")
+SUMMARY_DIMENSIONS = (*FILTER_COLUMNS, *TIME_BUCKETS)
+SUMMARY_DEFAULT_LIMIT = 20
+MAX_BUCKETS = 1000
+SUMMARY_PARAMETERS = (*FILTER_COLUMNS, *TIME_PARAMETERS, "by", "limit")
