@@ -5,7 +5,7 @@ import logging
 from sanic.exceptions import RequestCancelled
 
 from kds.errors import QueryTimeout, ServiceUnavailable
-from kds.server.problems import classify
+from kds.server.http.problems import classify
 
 
 def test_a_client_hanging_up_is_information_not_an_error() -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from kds.server import auth
+from kds.server.http import auth
 
 
 def registered_templates() -> set[str]:
     from sanic import Sanic
 
-    from kds.server.app import create_app
+    from kds.server.process.app import create_app
     from kds.settings import load_settings
 
     app = create_app(load_settings(database_url="postgresql://kds@localhost/kds"))

@@ -60,7 +60,7 @@ def serve(
 @reports_errors
 def _serve(**options: object) -> None:
     config = settings(**options)
-    from kds.server.runner import run
+    from kds.server.process.runner import run
 
     try:
         run(config)

@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from kds.server import metrics, request_ids
-from kds.server.logs import event
+from kds.server.http import metrics, request_ids
+from kds.server.http.logs import event
 
 if TYPE_CHECKING:
     from sanic import Request

@@ -1,7 +1,7 @@
 """The main process of ``kds serve``: signals, around Sanic's worker manager.
 
 The first SIGTERM/SIGINT is forwarded to every worker (Sanic's manager sends them SIGINT; each runs
-:mod:`kds.server.shutdown`). After the propagation delay the main process closes its copy of the
+:mod:`kds.server.process.shutdown`). After the propagation delay the main process closes its copy of the
 listening socket, so that once the workers stop accepting, new connections are refused instead of
 waiting in a queue nobody reads. A second signal kills the workers and exits at once with
 128 + the signal number.
@@ -24,8 +24,8 @@ import threading
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
-from kds.server.logs import event
-from kds.server.shutdown import (
+from kds.server.http.logs import event
+from kds.server.process.shutdown import (
     SIGNALS,
     prepare_forked_worker,
     remember_early_signal,

@@ -12,7 +12,7 @@ Worker process (:class:`WorkerShutdown`), on SIGTERM or SIGINT:
 
 Further signals in a worker are ignored: the main process owns the "second signal" rule.
 
-The main process's side (forwarding, the second-signal rule) is :mod:`kds.server.supervisor`.
+The main process's side (forwarding, the second-signal rule) is :mod:`kds.server.process.supervisor`.
 
 Every step is logged with its duration.
 """
@@ -26,7 +26,7 @@ import signal
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
-from kds.server.logs import event
+from kds.server.http.logs import event
 
 if TYPE_CHECKING:
     from sanic import Sanic
@@ -102,7 +102,7 @@ class WorkerShutdown:
 
     # -- step 4 -------------------------------------------------------------------------------
     async def after_server_stop(self, app: Sanic) -> None:
-        from kds.server import metrics
+        from kds.server.http import metrics
 
         remaining = self.state.in_flight
         event(

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from sanic.exceptions import MethodNotAllowed, NotFound, PayloadTooLarge, SanicException
 from sanic.http.http1 import Http
 
-from kds.server import problems
+from kds.server.http import problems
 
 if TYPE_CHECKING:
     from sanic import Request, Sanic

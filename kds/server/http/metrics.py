@@ -2,7 +2,7 @@
 
 With several worker processes every worker writes its samples to files in
 ``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's multiprocess mode) and ``/metrics`` aggregates them,
-whichever worker answers. :mod:`kds.server.runner` prepares that directory before any worker
+whichever worker answers. :mod:`kds.server.process.runner` prepares that directory before any worker
 starts (the variable must be set before ``prometheus_client`` is imported); without it (in-process
 tests) the ordinary registry is used. Labels are bounded: route templates, never raw paths; known
 methods and parameter names, anything else becomes ``other``.
@@ -89,7 +89,7 @@ def outcome(exception: BaseException) -> str:
     """A bounded outcome label for a failed database call (the slug it becomes)."""
     if isinstance(exception, KdsError):
         return exception.slug
-    from kds.server.problems import classify
+    from kds.server.http.problems import classify
 
     return classify(exception).slug
 

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 from sanic.response import HTTPResponse
 
-from kds.server import metrics as server_metrics
-from kds.server.routes.responses import json_bytes
+from kds.server.api.responses import json_bytes
+from kds.server.http import metrics as server_metrics
 
 if TYPE_CHECKING:
     from sanic import Request

@@ -20,8 +20,8 @@ from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse
 
 from kds.errors import InvalidInput, KdsError
-from kds.server import request_ids
-from kds.server.logs import event
+from kds.server.http import request_ids
+from kds.server.http.logs import event
 
 if TYPE_CHECKING:
     from sanic import Request
@@ -211,7 +211,7 @@ def report(request: Request, problem: HttpProblem) -> None:
         if sqlstate:
             fields["sqlstate"] = sqlstate
     if problem.slug == "internal-error" and cause is not None:
-        from kds.server.logs import log
+        from kds.server.http.logs import log
 
         log.error("unexpected error", exc_info=(type(cause), cause, cause.__traceback__), extra={"fields": fields})
         return
@@ -225,7 +225,7 @@ class ProblemErrorHandler(ErrorHandler):
         problem = classify(exception)
         report(request, problem)
         if isinstance(exception, InvalidInput):
-            from kds.server import metrics
+            from kds.server.http import metrics
 
             metrics.record_validation_failures(exception.problems)
         return render(request, problem)

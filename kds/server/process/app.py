@@ -6,12 +6,13 @@ from typing import TYPE_CHECKING
 
 from sanic import Sanic
 
-from kds.server import observe, routes, security
-from kds.server.database import Database
-from kds.server.logs import logging_config
-from kds.server.problems import ProblemErrorHandler
-from kds.server.shutdown import WorkerShutdown
-from kds.server.state import WorkerState
+from kds.server import api
+from kds.server.http import observe, security
+from kds.server.http.logs import logging_config
+from kds.server.http.problems import ProblemErrorHandler
+from kds.server.process.database import Database
+from kds.server.process.shutdown import WorkerShutdown
+from kds.server.process.state import WorkerState
 
 if TYPE_CHECKING:
     from kds.settings import Settings
@@ -21,7 +22,7 @@ POOL_GAUGE_INTERVAL = 1.0
 
 
 def create_app(settings: Settings) -> Sanic:
-    """Build the app; ``settings.database_url`` is already resolved (see :func:`kds.server.runner.run`)."""
+    """Build the app; ``settings.database_url`` is already resolved (see :func:`kds.server.process.runner.run`)."""
     if not settings.database_url:
         raise ValueError("create_app needs settings with a database_url (resolved by the runner)")
     app = Sanic(
@@ -31,7 +32,7 @@ def create_app(settings: Settings) -> Sanic:
         env_prefix="KDS_SANIC_",
     )
     _configure(app, settings)
-    from kds.server.openapi import document_bytes
+    from kds.server.api.openapi import document_bytes
 
     app.ctx.state = WorkerState(settings=settings, database=Database(settings.database_url, settings))
     app.ctx.state.openapi = document_bytes()
@@ -41,7 +42,7 @@ def create_app(settings: Settings) -> Sanic:
     app.on_request(observe.on_request)
     app.on_response(observe.on_response)
     security.install(app, settings)
-    routes.register(app)
+    api.register(app)
     app.before_server_start(_open_database)
     app.after_server_start(_start_worker)
     app.before_server_stop(app.ctx.shutdown.before_server_stop)
@@ -80,7 +81,7 @@ async def _start_worker(app: Sanic) -> None:
 async def _publish_pool_gauge(app: Sanic) -> None:
     import asyncio
 
-    from kds.server import metrics
+    from kds.server.http import metrics
 
     database = app.ctx.state.database
     while True:

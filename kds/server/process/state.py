@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
     from sanic import Sanic
 
-    from kds.server.database import Database
+    from kds.server.process.database import Database
     from kds.settings import Settings
 
 
@@ -20,7 +20,7 @@ class WorkerState:
     database: Database
     openapi: bytes = b""
     cursor_key: bytes = b""
-    # set by the shutdown sequence (kds.server.shutdown)
+    # set by the shutdown sequence (kds.server.process.shutdown)
     shutting_down: bool = False
     draining: bool = False
     # requests inside a handler right now (the drain waits for these)

@@ -16,8 +16,8 @@ import orjson
 from kds.audit import NotificationRecord, NotificationRequest, parse_notification
 from kds.audit.store import TABLE, store_notification
 from kds.errors import KdsError
-from kds.server import metrics
-from kds.server.routes.responses import JSON, json_bytes
+from kds.server.api.responses import JSON, json_bytes
+from kds.server.http import metrics
 
 if TYPE_CHECKING:
     from sanic import Request

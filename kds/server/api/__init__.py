@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kds.server.observe import instrumented
+from kds.server.http.observe import instrumented
 
 if TYPE_CHECKING:
     from sanic import Sanic
 
 
 def register(app: Sanic) -> None:
-    from kds.server.routes import audit, health, incidents, meta
+    from kds.server.api import audit, health, incidents, meta
 
     for method, template, handler in (
         ("GET", "/api/v1/incidents", incidents.list_incidents),

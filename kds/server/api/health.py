@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from kds.server.routes.responses import json_bytes
+from kds.server.api.responses import json_bytes
 
 if TYPE_CHECKING:
     from sanic import Request

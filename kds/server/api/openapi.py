@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from kds import __version__
 from kds.query.models import Incident, IncidentDetail, IncidentFilter, IncidentList
 from kds.query.vocabulary import API_DEFAULT_LIMIT, ENVIRONMENTS, MAX_INCIDENT_ID, MAX_LIMIT, SEVERITIES
-from kds.server.problems import STATUS_AND_TITLE, TYPE_BASE
+from kds.server.http.problems import STATUS_AND_TITLE, TYPE_BASE
 
 REF = "#/components/schemas/{model}"
 
@@ -260,7 +260,7 @@ def _document() -> dict[str, Any]:
 def document_bytes() -> bytes:
     import orjson
 
-    from kds.server.routes import audit
+    from kds.server.api import audit
 
     full = document()
     audit.openapi(full)

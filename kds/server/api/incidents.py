@@ -14,10 +14,10 @@ from urllib.parse import unquote
 from kds.query import IncidentQuery, parse_incident_id, parse_incident_query
 from kds.query.execute import afetch_incident, afetch_page, astream_incidents
 from kds.query.vocabulary import API_DEFAULT_LIMIT
-from kds.server import metrics, request_ids
-from kds.server.logs import event
-from kds.server.problems import classify, report
-from kds.server.routes.responses import NDJSON, json_bytes
+from kds.server.api.responses import NDJSON, json_bytes
+from kds.server.http import metrics, request_ids
+from kds.server.http.logs import event
+from kds.server.http.problems import classify, report
 
 if TYPE_CHECKING:
     from sanic import Request

@@ -18,7 +18,7 @@ from time import monotonic
 from typing import TYPE_CHECKING
 
 from kds.db.connection import connection_kwargs
-from kds.server.logs import event
+from kds.server.http.logs import event
 
 if TYPE_CHECKING:
     import psycopg

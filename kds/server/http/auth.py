@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 from sanic.exceptions import Forbidden, Unauthorized
 
 from kds.auth import AUDIT_WRITE, INCIDENTS_READ, METRICS_READ, TokenStore
-from kds.server import limits
-from kds.server.logs import event
-from kds.server.observe import UNMATCHED_ROUTE, route_template
+from kds.server.http import limits
+from kds.server.http.logs import event
+from kds.server.http.observe import UNMATCHED_ROUTE, route_template
 
 if TYPE_CHECKING:
     from sanic import Request, Sanic

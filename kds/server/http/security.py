@@ -1,15 +1,15 @@
 """Everything between the socket and the handlers that keeps the server safe (SPEC 5.6).
 
-Request middleware order: (request ids and timing, from :mod:`kds.server.observe`) → the URL limit
-(:mod:`kds.server.limits`) → CORS preflight (:mod:`kds.server.cors`) → authentication
-(:mod:`kds.server.auth`). Slow clients are bounded by :mod:`kds.server.timeouts`.
+Request middleware order: (request ids and timing, from :mod:`kds.server.http.observe`) → the URL limit
+(:mod:`kds.server.http.limits`) → CORS preflight (:mod:`kds.server.http.cors`) → authentication
+(:mod:`kds.server.http.auth`). Slow clients are bounded by :mod:`kds.server.process.timeouts`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kds.server import auth, cors, limits
+from kds.server.http import auth, cors, limits
 
 if TYPE_CHECKING:
     from sanic import Sanic

@@ -21,7 +21,7 @@ from kds.errors import ConfigurationError
 if TYPE_CHECKING:
     from kds.settings import Settings
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # same as kds.server.metrics, without importing prometheus_client
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # same as kds.server.http.metrics, without importing prometheus_client
 
 
 def prepare_metrics_directory() -> tuple[Path, bool]:
@@ -68,13 +68,13 @@ def run(settings: Settings) -> None:
 
     from sanic import Sanic
 
-    from kds.server.app import create_app
-    from kds.server.logs import configure_current_process, event
-    from kds.server.supervisor import Supervisor
+    from kds.server.http.logs import configure_current_process, event
+    from kds.server.process.app import create_app
+    from kds.server.process.supervisor import Supervisor
 
     configure_current_process(settings.log_format, settings.log_level)
-    from kds.server import security
-    from kds.server.timeouts import DeadlineHttpProtocol
+    from kds.server.http import security
+    from kds.server.process.timeouts import DeadlineHttpProtocol
 
     try:
         security.announce(settings)  # once per server: a bad tokens file stops the start here
@@ -88,7 +88,7 @@ def run(settings: Settings) -> None:
         workers=settings.workers,
         motd=False,
         access_log=False,
-        protocol=DeadlineHttpProtocol,  # KDS_REQUEST_TIMEOUT bounds a whole request (kds.server.timeouts)
+        protocol=DeadlineHttpProtocol,  # KDS_REQUEST_TIMEOUT bounds a whole request (kds.server.process.timeouts)
     )
 
     signals = Supervisor(app, settings.shutdown_delay, on_exit=cleanup)

@@ -1,0 +1,1 @@
+"""Process lifecycle: app factory, runner, supervisor, shutdown, timeouts, worker state and pool."""
