@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from kds.cli import filters, summary
 from kds.cli.common import DatabaseUrlOption, reports_errors, session, settings
 from kds.cli.output import OutputFormat
 
@@ -18,17 +19,22 @@ OutputOption = typer.Option(OutputFormat.table, "-o", "--output", help="table, w
 @app.command("list")
 @reports_errors
 def list_incidents(
-    namespace: str | None = typer.Option(None, "-n", "--namespace", help="Exact namespace."),
-    severity: str | None = typer.Option(None, "-s", "--severity", help="info, warning, critical, high, medium, low."),
-    cluster: str | None = typer.Option(None, "--cluster", help="Exact cluster name."),
-    environment: str | None = typer.Option(None, "-e", "--environment", help="production, staging, development, test."),
-    action_type: str | None = typer.Option(None, "--action-type", help="Exact action type."),
-    alert_name: str | None = typer.Option(None, "--alert-name", help="Exact alert name."),
-    since: str | None = typer.Option(None, "--since", help="RFC 3339 time or a duration ago (30m, 6h, 7d)."),
-    until: str | None = typer.Option(None, "--until", help="RFC 3339 time or a duration ago (exclusive)."),
-    limit: str | None = typer.Option(None, "-l", "--limit", help="Rows per page, 1..1000 [default: 50]."),
-    offset: str | None = typer.Option(None, "--offset", help="Rows to skip [default: 0]."),
-    cursor: str | None = typer.Option(None, "--cursor", help="next_cursor of a previous page (json output)."),
+    namespace: list[str] | None = filters.NamespaceOption,
+    severity: list[str] | None = filters.SeverityOption,
+    cluster: list[str] | None = filters.ClusterOption,
+    environment: list[str] | None = filters.EnvironmentOption,
+    action_type: list[str] | None = filters.ActionTypeOption,
+    alert_name: list[str] | None = filters.AlertNameOption,
+    status: list[str] | None = filters.StatusOption,
+    since: list[str] | None = filters.SinceOption,
+    until: list[str] | None = filters.UntilOption,
+    limit: list[str] | None = typer.Option(
+        None, "-l", "--limit", metavar="N", help="Rows per page, 1..1000 \\[default: 50]."
+    ),
+    offset: list[str] | None = typer.Option(None, "--offset", metavar="N", help="Rows to skip \\[default: 0]."),
+    cursor: list[str] | None = typer.Option(
+        None, "--cursor", metavar="CURSOR", help="next_cursor of a previous page (json output)."
+    ),
     all_rows: bool = typer.Option(False, "--all", help="Every matching incident, streamed (ignores paging)."),
     output: OutputFormat = OutputOption,
     no_headers: bool = typer.Option(False, "--no-headers", help="Omit table and csv headers."),
@@ -38,24 +44,23 @@ def list_incidents(
     from kds.query import parse_incident_query
     from kds.query.vocabulary import CLI_DEFAULT_LIMIT
 
-    params = {
-        "namespace": namespace,
-        "severity": severity,
-        "cluster": cluster,
-        "environment": environment,
-        "action_type": action_type,
-        "alert_name": alert_name,
-        "since": since,
-        "until": until,
-        "limit": limit,
-        "offset": offset,
-        "cursor": cursor,
-    }
+    params = filters.filter_params(
+        namespace=namespace,
+        severity=severity,
+        cluster=cluster,
+        environment=environment,
+        action_type=action_type,
+        alert_name=alert_name,
+        status=status,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
+    )
     config = settings(database_url=database_url)
     query = parse_incident_query(
-        {k: v for k, v in params.items() if v is not None},
-        default_limit=CLI_DEFAULT_LIMIT,
-        cursor_key=config.cursor_key,
+        params, default_limit=CLI_DEFAULT_LIMIT, cursor_key=config.cursor_key, repeated_lists=True
     )
     with session(config, read_only=True) as conn:
         if all_rows:
@@ -112,6 +117,9 @@ def _write_all(conn: Any, query: Any, output: OutputFormat, *, headers: bool) ->
         return out.render_table(rows, wide=output is OutputFormat.wide, headers=headers, out=stdout)
     except Exception as exc:
         raise translate_error(exc) from exc
+
+
+app.command("summary")(summary.summarize_incidents)
 
 
 @app.command("get")

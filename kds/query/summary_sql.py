@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from psycopg import sql
 
@@ -94,6 +94,8 @@ async def afetch_summary(conn: psycopg.AsyncConnection, query: SummaryQuery) -> 
     return assemble_summary(query, await cur.fetchall())
 
 
-def summary_document(summary: Summary) -> dict[str, Any]:
-    """``{"by", "data": [{"key", "count"}], "total", "other"}``: the API's JSON and the CLI's json/yaml."""
-    return summary.model_dump()
+def summary_json(summary: Summary, *, indent: bool = False) -> bytes:
+    """``{"by", "data": [{"key", "count"}], "total", "other"}``: the API's body and the CLI's ``-o json``."""
+    import orjson
+
+    return orjson.dumps(summary.model_dump(), option=orjson.OPT_INDENT_2 if indent else 0)
