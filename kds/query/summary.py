@@ -91,7 +91,7 @@ def parse_summary_query(
     checked = CheckedFilter(values, now)
     problems.problems.extend(checked.early.problems)
     by_problems = Collector()
-    by = _check_by(values, by_problems)
+    by = None if any(p.name == "by" for p in repeated.problems) else _check_by(values, by_problems)
     flt = checked.filter
     if by in TIME_BUCKETS and not any(p.slug == "invalid-time-range" for p in checked.early.problems):
         flt = _bucketed_filter(by, flt, now, problems)
