@@ -46,7 +46,7 @@ def insert_incident(conn: psycopg.Connection, when: datetime) -> int:
 
 def test_migrate_creates_exactly_the_spec_schema(empty_database_url: str) -> None:
     with psycopg.connect(empty_database_url, autocommit=True) as conn:
-        assert migrate.migrate(conn) == ["0001_base_schema", "0002_incident_indexes"]
+        assert migrate.migrate(conn) == ["0001_base_schema", "0002_incident_indexes", "0003_status_index"]
         assert catalogue(conn) == expected_catalogue()
         kind = conn.execute("SELECT c.relkind FROM pg_class c WHERE c.relname = 'resource_action_traces'").fetchone()[0]
         assert kind == "p"
@@ -76,14 +76,14 @@ def test_migrate_twice_is_a_no_op(empty_database_url: str) -> None:
         assert migrate.migrate(conn) == []
         assert conn.execute("SELECT version, applied_at FROM kds_schema_migrations ORDER BY 1").fetchall() == recorded
         assert migrate.status(conn) == migrate.MigrationStatus(
-            applied=["0001_base_schema", "0002_incident_indexes"], pending=[]
+            applied=["0001_base_schema", "0002_incident_indexes", "0003_status_index"], pending=[]
         )
 
 
 def test_status_of_an_unmigrated_database(empty_database_url: str) -> None:
     with psycopg.connect(empty_database_url, autocommit=True) as conn:
         assert migrate.status(conn) == migrate.MigrationStatus(
-            applied=[], pending=["0001_base_schema", "0002_incident_indexes"]
+            applied=[], pending=["0001_base_schema", "0002_incident_indexes", "0003_status_index"]
         )
 
 
@@ -134,7 +134,7 @@ def test_migrate_an_existing_deployment_without_loss(empty_database_url: str) ->
     with psycopg.connect(empty_database_url, autocommit=True) as conn:
         conn.execute(LEGACY_SCHEMA)
         trace_id = insert_incident(conn, datetime(2026, 11, 15, tzinfo=UTC))
-        assert migrate.migrate(conn) == ["0001_base_schema", "0002_incident_indexes"]
+        assert migrate.migrate(conn) == ["0001_base_schema", "0002_incident_indexes", "0003_status_index"]
         row = conn.execute(
             "SELECT rat.alert_name, rat.rollback_action_id, rr.owner_team, ah.max_actions"
             " FROM resource_action_traces rat JOIN action_histories ah ON ah.id = rat.action_history_id"
@@ -171,4 +171,4 @@ def test_concurrent_migrations_apply_once(empty_database_url: str) -> None:
     with ThreadPoolExecutor(3) as pool:
         results = list(pool.map(lambda _: run(), range(3)))
     # Each migration is applied by exactly one of the runners (which one may differ per migration).
-    assert sorted(m for applied in results for m in applied) == ["0001_base_schema", "0002_incident_indexes"]
+    assert sorted(m for applied in results for m in applied) == ["0001_base_schema", "0002_incident_indexes", "0003_status_index"]
