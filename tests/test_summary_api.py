@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 from typer.testing import CliRunner
 
@@ -55,11 +54,11 @@ def problem(response: httpx.Response, slug: str, instance: str = ROUTE) -> dict[
 )
 def test_summary_equals_the_hand_written_group_by(
     client: httpx.Client,
-    summary_db: str,
+    summary_db: str,  # noqa: F811
     params: dict[str, str],
     by: str,
     flt: dict[str, Any],
-    limit: int,  # noqa: F811
+    limit: int,
 ) -> None:
     params = {**params, "limit": str(limit)}
     response = client.get(ROUTE, params=params)
