@@ -17,14 +17,20 @@ def test_migrate_then_status(empty_database_url: str) -> None:
     assert "up to date" in again.stderr
     status = runner.invoke(app, ["db", "status", "-o", "json", "--database-url", empty_database_url])
     assert status.exit_code == 0
-    assert orjson.loads(status.stdout) == {"applied": ["0001_base_schema", "0002_incident_indexes", "0003_status_index"], "pending": []}
+    assert orjson.loads(status.stdout) == {
+        "applied": ["0001_base_schema", "0002_incident_indexes", "0003_status_index"],
+        "pending": [],
+    }
 
 
 def test_status_reads_the_environment(empty_database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KDS_DATABASE_URL", empty_database_url)
     status = runner.invoke(app, ["db", "status", "-o", "json"])
     assert status.exit_code == 0
-    assert orjson.loads(status.stdout) == {"applied": [], "pending": ["0001_base_schema", "0002_incident_indexes", "0003_status_index"]}
+    assert orjson.loads(status.stdout) == {
+        "applied": [],
+        "pending": ["0001_base_schema", "0002_incident_indexes", "0003_status_index"],
+    }
 
 
 def test_seed_command(database_url: str) -> None:

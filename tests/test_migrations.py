@@ -171,4 +171,8 @@ def test_concurrent_migrations_apply_once(empty_database_url: str) -> None:
     with ThreadPoolExecutor(3) as pool:
         results = list(pool.map(lambda _: run(), range(3)))
     # Each migration is applied by exactly one of the runners (which one may differ per migration).
-    assert sorted(m for applied in results for m in applied) == ["0001_base_schema", "0002_incident_indexes", "0003_status_index"]
+    assert sorted(m for applied in results for m in applied) == [
+        "0001_base_schema",
+        "0002_incident_indexes",
+        "0003_status_index",
+    ]

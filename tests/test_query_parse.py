@@ -50,8 +50,12 @@ def test_defaults() -> None:
 def test_offset() -> None:
     assert parse(offset="0").offset == 0
     assert parse(offset="25").offset == 25
-    assert problems(offset="-1") == [("invalid-offset", "offset", "offset must be an integer between 0 and 9223372036854775807, got -1")]
-    assert problems(offset="x") == [("invalid-offset", "offset", "offset must be an integer between 0 and 9223372036854775807, got 'x'")]
+    assert problems(offset="-1") == [
+        ("invalid-offset", "offset", "offset must be an integer between 0 and 9223372036854775807, got -1")
+    ]
+    assert problems(offset="x") == [
+        ("invalid-offset", "offset", "offset must be an integer between 0 and 9223372036854775807, got 'x'")
+    ]
 
 
 @pytest.mark.parametrize("given", ["info", "WARNING", "Critical", "hIgH", "MEDIUM", "low"])
