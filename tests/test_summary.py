@@ -342,3 +342,13 @@ def test_default_window_ends_now(summary_db: str) -> None:
     assert (
         document["data"][0]["key"] == "2026-11-26T12:00:00Z" and document["data"][-1]["key"] == "2026-11-27T12:00:00Z"
     )
+
+
+def test_bucket_keys_have_four_digit_years(summary_db: str) -> None:
+    document = core(summary_db, by="hour", since="0001-01-01T00:00:00Z", until="0001-01-01T02:30:00Z")
+    assert [g["key"] for g in document["data"]] == [
+        "0001-01-01T00:00:00Z",
+        "0001-01-01T01:00:00Z",
+        "0001-01-01T02:00:00Z",
+    ]
+    assert problems(by="day", since="0001-01-01T00:00:00+01:00")[0][:2] == ("invalid-time-range", "since")
