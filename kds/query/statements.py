@@ -158,7 +158,7 @@ def where(conditions: list[sql.Composable]) -> sql.Composable:
     return sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("TRUE")
 
 
-def _rendered(composed: sql.Composable) -> sql.SQL:
+def rendered(composed: sql.Composable) -> sql.SQL:
     """The composed statement as one ``sql.SQL``: passing it to psycopg costs one encode, not a tree walk.
 
     Composing the page statement (~80 parts) took longer than the rest of the client side of a
@@ -208,7 +208,7 @@ def _page_sql(shape: Shape, keyset: bool, one_row: bool) -> sql.SQL:
         keyset=_KEYSET if keyset else sql.SQL("TRUE"),
         doc=LIST_DOCUMENT,
     )
-    return _rendered(sql.Composed([matches, _ONE_ROW if one_row else _ROWS]))
+    return rendered(sql.Composed([matches, _ONE_ROW if one_row else _ROWS]))
 
 
 def _page_params(query: IncidentQuery) -> tuple[Shape, dict[str, Any]]:
@@ -251,7 +251,7 @@ def page_document_statement(query: IncidentQuery) -> Statement:
 
 @functools.cache
 def _export_sql(shape: Shape) -> sql.SQL:
-    return _rendered(
+    return rendered(
         sql.SQL("SELECT {doc} FROM {from_} WHERE {where} ORDER BY {order}").format(
             doc=LIST_DOCUMENT, from_=FROM, where=where(conditions(shape)), order=ORDER
         )
@@ -264,7 +264,7 @@ def export_statement(query: IncidentQuery) -> Statement:
     return Statement(_export_sql(shape), params)
 
 
-_DETAIL = _rendered(
+_DETAIL = rendered(
     sql.SQL("SELECT {doc} FROM {from_} WHERE rat.id = %(id)s LIMIT 1").format(doc=DETAIL_DOCUMENT, from_=FROM)
 )
 

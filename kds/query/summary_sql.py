@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from psycopg import sql
 
-from kds.query.statements import Shape, Statement, conditions, filter_shape_and_params, where
+from kds.query.statements import Shape, Statement, conditions, filter_shape_and_params, rendered, where
 from kds.query.summary import BUCKET_STEP, Summary, SummaryGroup, SummaryQuery
 from kds.query.vocabulary import FILTER_COLUMNS
 
@@ -59,7 +59,7 @@ def _summary_sql(by: str, shape: Shape) -> sql.SQL:
     else:
         alias, column = FILTER_COLUMNS[by]
         composed = _RANKED.format(groups=_GROUPS.format(key=sql.Identifier(alias, column), where=condition))
-    return sql.SQL(composed.as_string(None))  # type: ignore[arg-type]
+    return rendered(composed)
 
 
 def summary_statement(query: SummaryQuery) -> Statement:
