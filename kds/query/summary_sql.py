@@ -22,6 +22,7 @@ from psycopg import sql
 from kds.query.statements import Shape, Statement, conditions, filter_shape_and_params, rendered, where
 from kds.query.summary import BUCKET_STEP, Summary, SummaryGroup, SummaryQuery
 from kds.query.vocabulary import FILTER_COLUMNS
+from kds.timefmt import sql_rfc3339
 
 if TYPE_CHECKING:
     import psycopg
@@ -40,7 +41,7 @@ _NAMESPACE_GROUPS = sql.SQL(
     " GROUP BY 1"
 )
 _BUCKETS = sql.SQL(
-    """SELECT to_char(b.start, 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS key, coalesce(c.n, 0) AS n,"""
+    "SELECT {key} AS key, coalesce(c.n, 0) AS n,"
     " sum(coalesce(c.n, 0)) OVER ()::bigint AS total"
     " FROM generate_series(%(first)s::timestamp, %(last)s::timestamp, %(step)s::interval) AS b(start)"
     " LEFT JOIN (SELECT date_trunc({unit}, rat.action_timestamp AT TIME ZONE 'UTC') AS start, count(*) AS n"
@@ -48,12 +49,15 @@ _BUCKETS = sql.SQL(
     " ORDER BY b.start"
 )
 
+# The bucket start (a UTC ``timestamp``) as RFC 3339 text: kds's one timestamp format, without a fraction.
+_BUCKET_KEY = sql_rfc3339(sql.SQL("(b.start AT TIME ZONE 'UTC')"), fraction_digits=0)
+
 
 @functools.cache
 def _summary_sql(by: str, shape: Shape) -> sql.SQL:
     condition = where(conditions(shape))
     if by in BUCKET_STEP:
-        composed = _BUCKETS.format(unit=sql.Literal(by), where=condition)
+        composed = _BUCKETS.format(key=_BUCKET_KEY, unit=sql.Literal(by), where=condition)
     elif by == "namespace":
         composed = _RANKED.format(groups=_NAMESPACE_GROUPS.format(where=condition))
     else:
