@@ -11,6 +11,8 @@ from typing import Any
 
 import typer
 
+from kds.query.times import AGE_EXAMPLES
+
 NamespaceOption = typer.Option(None, "-n", "--namespace", metavar="NS", help="Exact namespace.", show_default=False)
 SeverityOption = typer.Option(
     None,
@@ -39,10 +41,14 @@ StatusOption = typer.Option(
     show_default=False,
 )
 SinceOption = typer.Option(
-    None, "--since", metavar="TIME", help="RFC 3339 time or a duration ago (30m, 6h, 7d).", show_default=False
+    None,
+    "--since",
+    metavar="TIME",
+    help=f"RFC 3339 time or an age ({AGE_EXAMPLES}: that long ago).",
+    show_default=False,
 )
 UntilOption = typer.Option(
-    None, "--until", metavar="TIME", help="RFC 3339 time or a duration ago (exclusive).", show_default=False
+    None, "--until", metavar="TIME", help="RFC 3339 time or an age (exclusive).", show_default=False
 )
 
 

@@ -10,10 +10,13 @@ import typer
 from kds.cli import filters, summary
 from kds.cli.common import DatabaseUrlOption, reports_errors, session, settings
 from kds.cli.output import OutputFormat
+from kds.query.vocabulary import CLI_DEFAULT_LIMIT, LIMIT_RANGE
 
 app = typer.Typer(help="Inspect incidents straight from the database.", no_args_is_help=True)
 
-OutputOption = typer.Option(OutputFormat.table, "-o", "--output", help="table, wide, json, yaml, csv or ndjson.")
+OutputOption = typer.Option(
+    OutputFormat.table, "-o", "--output", metavar="FORMAT", help="table, wide, json, yaml, csv or ndjson."
+)
 
 
 @app.command("list")
@@ -29,9 +32,9 @@ def list_incidents(
     since: list[str] | None = filters.SinceOption,
     until: list[str] | None = filters.UntilOption,
     limit: list[str] | None = typer.Option(
-        None, "-l", "--limit", metavar="N", help="Rows per page, 1..1000 \\[default: 50]."
+        None, "-l", "--limit", metavar="N", help=f"Rows per page, {LIMIT_RANGE} [default: {CLI_DEFAULT_LIMIT}]."
     ),
-    offset: list[str] | None = typer.Option(None, "--offset", metavar="N", help="Rows to skip \\[default: 0]."),
+    offset: list[str] | None = typer.Option(None, "--offset", metavar="N", help="Rows to skip [default: 0]."),
     cursor: list[str] | None = typer.Option(
         None, "--cursor", metavar="CURSOR", help="next_cursor of a previous page (json output)."
     ),
@@ -42,7 +45,6 @@ def list_incidents(
 ) -> None:
     """List incidents, newest first."""
     from kds.query import parse_incident_query
-    from kds.query.vocabulary import CLI_DEFAULT_LIMIT
 
     params = filters.filter_params(
         namespace=namespace,
@@ -73,13 +75,11 @@ def list_incidents(
 
 def _write_page(conn: Any, query: Any, output: OutputFormat, *, headers: bool, cursor_key: bytes) -> int:
     from kds.cli import output as out
-    from kds.db.connection import translate_error
+    from kds.db.connection import database_errors
     from kds.query.execute import fetch_page
 
-    try:
+    with database_errors():
         page = fetch_page(conn, query, cursor_key)
-    except Exception as exc:
-        raise translate_error(exc) from exc
     stdout = sys.stdout
     if output is OutputFormat.json:
         stdout.write(page.to_json().decode() + "\n")
@@ -99,24 +99,21 @@ def _write_page(conn: Any, query: Any, output: OutputFormat, *, headers: bool, c
 
 def _write_all(conn: Any, query: Any, output: OutputFormat, *, headers: bool) -> int:
     from kds.cli import output as out
-    from kds.db.connection import translate_error
+    from kds.db.connection import database_rows
     from kds.query.execute import stream_incidents
 
-    documents = stream_incidents(conn, query)
+    documents = database_rows(stream_incidents(conn, query))
     stdout = sys.stdout
-    try:
-        if output is OutputFormat.json:
-            return out.write_json_array(documents, out=stdout)
-        if output is OutputFormat.ndjson:
-            return out.write_ndjson(documents, out=stdout)
-        if output is OutputFormat.csv:
-            return out.write_csv(out.parsed(documents), headers=headers, out=stdout)
-        if output is OutputFormat.yaml:
-            return out.write_yaml_list(out.parsed(documents), out=stdout)
-        rows = out.parsed(documents)
-        return out.render_table(rows, wide=output is OutputFormat.wide, headers=headers, out=stdout)
-    except Exception as exc:
-        raise translate_error(exc) from exc
+    if output is OutputFormat.json:
+        return out.write_json_array(documents, out=stdout)
+    if output is OutputFormat.ndjson:
+        return out.write_ndjson(documents, out=stdout)
+    if output is OutputFormat.csv:
+        return out.write_csv(out.parsed(documents), headers=headers, out=stdout)
+    if output is OutputFormat.yaml:
+        return out.write_yaml_list(out.parsed(documents), out=stdout)
+    rows = out.parsed(documents)
+    return out.render_table(rows, wide=output is OutputFormat.wide, headers=headers, out=stdout)
 
 
 app.command("summary")(summary.summarize_incidents)
@@ -125,24 +122,21 @@ app.command("summary")(summary.summarize_incidents)
 @app.command("get")
 @reports_errors
 def get_incident(
-    incident_id: str = typer.Argument(..., metavar="ID", help="Incident id."),
+    incident_id: str = typer.Argument(..., metavar="ID", hidden=True),  # described in the docstring
     output: OutputFormat = OutputOption,
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
-    """Show one incident with its detail fields (labels, annotations, parameters)."""
+    """Show the incident ID with its detail fields (labels, annotations, parameters)."""
     import orjson
 
     from kds.cli import output as out
-    from kds.db.connection import translate_error
+    from kds.db.connection import database_errors
     from kds.query import parse_incident_id
     from kds.query.execute import fetch_incident
 
     wanted = parse_incident_id(incident_id)
-    with session(settings(database_url=database_url), read_only=True) as conn:
-        try:
-            document = fetch_incident(conn, wanted)
-        except Exception as exc:
-            raise translate_error(exc) from exc
+    with session(settings(database_url=database_url), read_only=True) as conn, database_errors():
+        document = fetch_incident(conn, wanted)
     incident = orjson.loads(document)
     if output in (OutputFormat.json, OutputFormat.ndjson):
         sys.stdout.write(out.json_document(incident) + "\n")

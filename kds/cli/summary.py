@@ -14,6 +14,7 @@ import typer
 
 from kds.cli import filters
 from kds.cli.common import DatabaseUrlOption, reports_errors, session, settings
+from kds.query.vocabulary import LIMIT_RANGE, SUMMARY_DEFAULT_LIMIT
 
 if TYPE_CHECKING:
     from kds.query.summary import Summary
@@ -50,13 +51,17 @@ def summarize_incidents(
     since: list[str] | None = filters.SinceOption,
     until: list[str] | None = filters.UntilOption,
     limit: list[str] | None = typer.Option(
-        None, "-l", "--limit", metavar="N", help="Largest groups shown, 1..1000 \\[default: 20; not for hour/day]."
+        None,
+        "-l",
+        "--limit",
+        metavar="N",
+        help=f"Largest groups shown, {LIMIT_RANGE} [default: {SUMMARY_DEFAULT_LIMIT}; not for hour/day].",
     ),
     output: SummaryFormat = typer.Option(SummaryFormat.table, "-o", "--output", help="table, json, yaml or csv."),
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
     """Count incidents per group (largest first) or per UTC hour/day (oldest first, empty ones included)."""
-    from kds.db.connection import translate_error
+    from kds.db.connection import database_errors
     from kds.query.summary import parse_summary_query
     from kds.query.summary_sql import fetch_summary
 
@@ -74,11 +79,8 @@ def summarize_incidents(
         limit=limit,
     )
     query = parse_summary_query(params, repeated_lists=True)
-    with session(settings(database_url=database_url), read_only=True) as conn:
-        try:
-            summary = fetch_summary(conn, query)
-        except Exception as exc:
-            raise translate_error(exc) from exc
+    with session(settings(database_url=database_url), read_only=True) as conn, database_errors():
+        summary = fetch_summary(conn, query)
     write_summary(summary, output, out=sys.stdout)
     if summary.total == 0:
         print("no incidents found", file=sys.stderr)

@@ -1,7 +1,7 @@
 """Turn raw parameters (CLI options or a query string) into an :class:`IncidentQuery`.
 
-Rules are checked in the order of the validation table (docs/summary.md) and every problem is
-collected, so a caller sees all of them at once; the first decides the slug.
+Rules are checked in the order docs/api.md lists them and every problem is collected, so a caller
+sees all of them at once; the first decides the slug.
 """
 
 from __future__ import annotations

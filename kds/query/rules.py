@@ -2,7 +2,7 @@
 
 Each check reads the raw values (one per parameter, see :func:`single_values`), records every problem in
 a :class:`Collector` and returns the normalised value. Callers run them in the order of the validation
-table in docs/summary.md, so the first problem decides the slug.
+table in docs/api.md, so the first problem decides the slug.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from typing import Any
 from kds.errors import Problem
 from kds.query import cursor as cursors
 from kds.query.models import IncidentFilter
-from kds.query.times import parse_time
+from kds.query.times import AGE_EXAMPLES, parse_time
 from kds.query.vocabulary import (
     ENVIRONMENTS,
+    LIMIT_RANGE,
     LIST_FILTERS,
     MAX_LIMIT,
     MAX_OFFSET,
@@ -88,9 +89,9 @@ def check_limit(values: dict[str, Any], default_limit: int, problems: Collector)
     raw = values.get("limit", default_limit)
     limit = integer(raw)
     if limit is None:
-        problems.add("invalid-limit", "limit", f"limit must be an integer between 1 and 1000, got {shown(str(raw))}")
+        problems.add("invalid-limit", "limit", f"limit must be an integer {LIMIT_RANGE}, got {shown(str(raw))}")
     elif not MIN_LIMIT <= limit <= MAX_LIMIT:
-        problems.add("invalid-limit", "limit", f"limit must be between 1 and 1000, got {limit}")
+        problems.add("invalid-limit", "limit", f"limit must be {LIMIT_RANGE}, got {limit}")
     else:
         return limit
     return default_limit
@@ -160,7 +161,7 @@ def check_times(values: dict[str, Any], now: datetime, problems: Collector) -> t
             problems.add(
                 "invalid-time-range",
                 name,
-                f"{name} must be an RFC 3339 timestamp or a duration such as 30m, 6h, 7d, got {shown(str(raw))}",
+                f"{name} must be an RFC 3339 timestamp or an age such as {AGE_EXAMPLES}, got {shown(str(raw))}",
             )
     since, until = parsed["since"], parsed["until"]
     if since is not None and until is not None and since > until:
