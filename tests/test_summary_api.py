@@ -1,4 +1,4 @@
-"""``GET /api/v1/incidents/summary`` and the new list filters over HTTP, on a real ``kds serve`` subprocess."""
+"""``GET /api/v1/incidents/summary`` and the new list filters over HTTP, in process (the app ``kds serve`` runs)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kds.cli.app import app
-from tests.serving import Server, running
+from tests.inprocess import InProcessClient, serving_in_process
 from tests.test_summary import BASE, hand_buckets, hand_groups, summary_db  # noqa: F401  (the module's data set)
 
 PROBLEM = "https://api.kubernaut.io/problems/"
@@ -21,16 +21,9 @@ DIMENSIONS = "namespace, severity, cluster, environment, action_type, alert_name
 
 
 @pytest.fixture(scope="module")
-def server(summary_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:  # noqa: F811
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    with running(summary_db, "--pool-size", "2", "--shutdown-delay", "0", log_path=log) as served:
+def client(summary_db: str) -> Iterator[InProcessClient]:  # noqa: F811
+    with serving_in_process(summary_db, pool_size=2) as served:
         yield served
-
-
-@pytest.fixture(scope="module")
-def client(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, timeout=30.0) as http:
-        yield http
 
 
 def problem(response: httpx.Response, slug: str, instance: str = ROUTE) -> dict[str, Any]:
@@ -53,7 +46,7 @@ def problem(response: httpx.Response, slug: str, instance: str = ROUTE) -> dict[
     ],
 )
 def test_summary_equals_the_hand_written_group_by(
-    client: httpx.Client,
+    client: InProcessClient,
     summary_db: str,  # noqa: F811
     params: dict[str, str],
     by: str,
@@ -66,7 +59,7 @@ def test_summary_equals_the_hand_written_group_by(
     assert response.json() == hand_groups(summary_db, by, flt, limit)
 
 
-def test_hourly_buckets_over_http(client: httpx.Client, summary_db: str) -> None:  # noqa: F811
+def test_hourly_buckets_over_http(client: InProcessClient, summary_db: str) -> None:  # noqa: F811
     since, until = BASE - timedelta(hours=1), BASE + timedelta(hours=7)
     response = client.get(ROUTE, params={"by": "hour", "since": since.isoformat(), "until": until.isoformat()})
     expected = hand_buckets(
@@ -75,7 +68,7 @@ def test_hourly_buckets_over_http(client: httpx.Client, summary_db: str) -> None
     assert response.json() == expected and len(expected["data"]) == 9
 
 
-def test_the_cli_prints_the_api_document_byte_for_byte(client: httpx.Client, summary_db: str) -> None:  # noqa: F811
+def test_the_cli_prints_the_api_document_byte_for_byte(client: InProcessClient, summary_db: str) -> None:  # noqa: F811
     query = {"by": "namespace", "severity": "high,critical", "limit": "3"}
     api = client.get(ROUTE, params=query).content
     cli = CliRunner().invoke(
@@ -111,20 +104,20 @@ def test_the_cli_prints_the_api_document_byte_for_byte(client: httpx.Client, sum
     ],
 )  # fmt: skip
 def test_every_validation_slug_is_a_400_problem(
-    client: httpx.Client, query: str, slug: str, name: str, detail: str
+    client: InProcessClient, query: str, slug: str, name: str, detail: str
 ) -> None:
     body = problem(client.get(f"{ROUTE}?{query}"), slug)
     assert body["detail"] == detail
     assert body["errors"][0]["name"] == name
 
 
-def test_summary_never_reaches_the_incident_id_route(client: httpx.Client) -> None:
+def test_summary_never_reaches_the_incident_id_route(client: InProcessClient) -> None:
     response = client.get(ROUTE, params={"by": "status"})
     assert response.status_code == 200 and set(response.json()) == {"by", "data", "total", "other"}
     assert client.get("/api/v1/incidents/summary2").json()["type"] == PROBLEM + "invalid-id"
 
 
-def test_new_list_filters_over_http(client: httpx.Client, summary_db: str) -> None:  # noqa: F811
+def test_new_list_filters_over_http(client: InProcessClient, summary_db: str) -> None:  # noqa: F811
     listed = client.get(
         "/api/v1/incidents", params={"status": "failed,pending", "severity": "high,low", "limit": "1000"}
     )
@@ -143,7 +136,7 @@ def test_new_list_filters_over_http(client: httpx.Client, summary_db: str) -> No
     assert body["detail"] == f"offset must be an integer between 0 and {2**63 - 1}, got {2**63}"
 
 
-def test_openapi_and_metrics_know_the_endpoint(client: httpx.Client) -> None:
+def test_openapi_and_metrics_know_the_endpoint(client: InProcessClient) -> None:
     from openapi_spec_validator import validate
 
     document = client.get("/api/v1/openapi.json").json()
