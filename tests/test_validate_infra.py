@@ -92,7 +92,7 @@ def test_migrated_database_passes_every_check(database_url: str) -> None:
     assert statuses(checks) == all_pass_but()
     assert checks["database-connection"]["message"].startswith("connected to ")
     assert "(PostgreSQL " in checks["database-connection"]["message"]
-    assert checks["schema-version"]["message"] == "all 2 migrations applied (latest 0002_incident_indexes)"
+    assert checks["schema-version"]["message"] == "all 3 migrations applied (latest 0003_status_index)"
     assert checks["required-tables"]["message"] == (
         "all 4 tables present: resource_references, action_histories, resource_action_traces, notification_audit"
     )
@@ -411,7 +411,7 @@ def test_existing_deployment_is_judged_correctly(empty_database_url: str) -> Non
         assert result.exit_code == 1
         assert statuses(checks) == all_pass_but(schema_version="fail", required_tables="fail", required_indexes="warn")
         assert checks["schema-version"]["message"] == (
-            "2 pending migration(s): 0001_base_schema, 0002_incident_indexes"
+            "3 pending migration(s): 0001_base_schema, 0002_incident_indexes, 0003_status_index"
         )
         assert checks["required-tables"]["message"] == "missing table(s): notification_audit (schema public)"
         assert checks["required-columns"]["message"] == (
@@ -427,7 +427,7 @@ def test_existing_deployment_is_judged_correctly(empty_database_url: str) -> Non
         assert f"resource_action_traces_y{now:%Y}m{now:%m}; next month" in message
         assert message.endswith("; no DEFAULT partition")
 
-        assert migrate.migrate(conn) == ["0001_base_schema", "0002_incident_indexes"]
+        assert migrate.migrate(conn) == ["0001_base_schema", "0002_incident_indexes", "0003_status_index"]
         result, checks = validate(empty_database_url)
         assert result.exit_code == 0
         assert statuses(checks) == all_pass_but()

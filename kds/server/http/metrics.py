@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram
 
 from kds.audit.store import WRITE_COLUMNS
 from kds.errors import KdsError, Problem
-from kds.query.vocabulary import PARAMETERS
+from kds.query.vocabulary import PARAMETERS, SUMMARY_PARAMETERS
 from kds.server.http.problems import classify
 from kds.server.process import sanic_compat
 from kds.server.process.metrics_dir import multiprocess_enabled
@@ -63,7 +63,7 @@ POOL_CONNECTIONS = Gauge(
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Validation-failure labels stay bounded: the query parameters and audit fields kds knows.
-KNOWN_FIELDS = frozenset({*PARAMETERS, *WRITE_COLUMNS, "id", "body"})
+KNOWN_FIELDS = frozenset({*PARAMETERS, *SUMMARY_PARAMETERS, *WRITE_COLUMNS, "id", "body"})
 OTHER = "other"
 OUTCOME_SUCCESS = "success"
 
