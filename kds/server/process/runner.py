@@ -17,6 +17,7 @@ from kds.errors import ConfigurationError
 from kds.server.process.metrics_dir import prepare_metrics_directory
 
 if TYPE_CHECKING:
+    from kds.server.process.state import App
     from kds.settings import Settings
 
 
@@ -75,7 +76,7 @@ def run(settings: Settings) -> None:
     signals.watch()
 
     @app.main_process_ready
-    async def _install_signals(app: Sanic) -> None:
+    async def _install_signals(app: App) -> None:
         signals.install()
 
     event(
