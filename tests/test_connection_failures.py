@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -194,6 +196,15 @@ def test_unsupported_scheme_is_invalid_input() -> None:
         1,
         {"status": "fail", "message": f"cannot connect: {SCHEME}", "fix": "fix --database-url / KDS_DATABASE_URL"},
     )
+
+
+def test_serve_refuses_an_unsupported_scheme_like_the_cli() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "kds", "serve", "--database-url", "mysql://x"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", f"invalid-parameter: {SCHEME}\n")
+    assert cli("mysql://x") == (2, "", f"invalid-parameter: {SCHEME}\n")
 
 
 def test_malformed_url_is_invalid_input() -> None:
