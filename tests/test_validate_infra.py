@@ -386,7 +386,9 @@ def test_invalid_kds_value_fails_configuration(database_url: str, monkeypatch: p
         "a setting does not parse: KDS_DRAIN_TIMEOUT=forever: invalid duration 'forever' "
         "(use seconds such as 5 or 2.5, or 500ms, 5s, 1m)"
     )
-    assert "README's Configuration section" in checks["configuration"]["fix"]
+    assert checks["configuration"]["fix"] == (
+        "correct that value (durations: 5, 2.5, 500ms, 5s, 1m); every KDS_* variable is listed in docs/configuration.md"
+    )
 
 
 def test_invalid_database_url_setting_still_reaches_the_database(
