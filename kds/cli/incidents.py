@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from kds.cli.common import DatabaseUrlOption, reports_errors, session, settings
+from kds.cli.common import DatabaseUrlOption, ReadDatabaseUrlOption, reports_errors, session, settings
 from kds.cli.output import OutputFormat
 
 app = typer.Typer(help="Inspect incidents straight from the database.", no_args_is_help=True)
@@ -33,6 +33,7 @@ def list_incidents(
     output: OutputFormat = OutputOption,
     no_headers: bool = typer.Option(False, "--no-headers", help="Omit table and csv headers."),
     database_url: str | None = DatabaseUrlOption,
+    read_database_url: str | None = ReadDatabaseUrlOption,
 ) -> None:
     """List incidents, newest first."""
     from kds.query import parse_incident_query
@@ -51,13 +52,13 @@ def list_incidents(
         "offset": offset,
         "cursor": cursor,
     }
-    config = settings(database_url=database_url)
+    config = settings(database_url=database_url, read_database_url=read_database_url)
     query = parse_incident_query(
         {k: v for k, v in params.items() if v is not None},
         default_limit=CLI_DEFAULT_LIMIT,
         cursor_key=config.cursor_key,
     )
-    with session(config, read_only=True) as conn:
+    with session(config, read_only=True, reads=True) as conn:
         if all_rows:
             count = _write_all(conn, query, output, headers=not no_headers)
         else:
@@ -120,6 +121,7 @@ def get_incident(
     incident_id: str = typer.Argument(..., metavar="ID", help="Incident id."),
     output: OutputFormat = OutputOption,
     database_url: str | None = DatabaseUrlOption,
+    read_database_url: str | None = ReadDatabaseUrlOption,
 ) -> None:
     """Show one incident with its detail fields (labels, annotations, parameters)."""
     import orjson
@@ -130,7 +132,8 @@ def get_incident(
     from kds.query.execute import fetch_incident
 
     wanted = parse_incident_id(incident_id)
-    with session(settings(database_url=database_url), read_only=True) as conn:
+    config = settings(database_url=database_url, read_database_url=read_database_url)
+    with session(config, read_only=True, reads=True) as conn:
         try:
             document = fetch_incident(conn, wanted)
         except Exception as exc:

@@ -6,7 +6,7 @@ from enum import StrEnum
 
 import typer
 
-from kds.cli.common import DatabaseUrlOption, fail, reports_errors, settings
+from kds.cli.common import DatabaseUrlOption, ReadDatabaseUrlOption, fail, reports_errors, settings
 
 
 class LogFormat(StrEnum):
@@ -40,6 +40,7 @@ def serve(
         show_default=False,
     ),
     database_url: str | None = DatabaseUrlOption,
+    read_database_url: str | None = ReadDatabaseUrlOption,
     log_format: LogFormat | None = typer.Option(
         None, "--log-format", help="Log lines: json or text \\[env: KDS_LOG_FORMAT; default: json].", show_default=False
     ),
@@ -53,6 +54,7 @@ def serve(
         shutdown_delay=shutdown_delay,
         drain_timeout=drain_timeout,
         database_url=database_url,
+        read_database_url=read_database_url,
         log_format=log_format.value if log_format else None,
     )
 

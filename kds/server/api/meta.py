@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 async def metrics(request: Request) -> HTTPResponse:
     state = request.app.ctx.state
-    server_metrics.set_pool_connections(*state.database.stats())
+    server_metrics.publish_pools(state.databases)
     return HTTPResponse(server_metrics.exposition(), content_type=server_metrics.CONTENT_TYPE)
 
 

@@ -10,7 +10,7 @@ from kds.server import api
 from kds.server.http import observe, security
 from kds.server.http.logs import logging_config
 from kds.server.http.problems import ProblemErrorHandler
-from kds.server.process.database import Database
+from kds.server.process.database import READ, Database
 from kds.server.process.shutdown import WorkerShutdown
 from kds.server.process.state import WorkerState
 
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 APP_NAME = "kds"
 POOL_GAUGE_INTERVAL = 1.0
+# the read database's replay lag is measured every this many seconds (one short query per worker)
+LAG_INTERVAL = 5.0
 
 
 def create_app(settings: Settings) -> Sanic:
@@ -34,7 +36,10 @@ def create_app(settings: Settings) -> Sanic:
     _configure(app, settings)
     from kds.server.api.openapi import document_bytes
 
-    app.ctx.state = WorkerState(settings=settings, database=Database(settings.database_url, settings))
+    read_database = Database(settings.read_database_url, settings, role=READ) if settings.read_database_url else None
+    app.ctx.state = WorkerState(
+        settings=settings, database=Database(settings.database_url, settings), read_database=read_database
+    )
     app.ctx.state.openapi = document_bytes()
     app.ctx.state.cursor_key = settings.cursor_key
     app.ctx.shutdown = WorkerShutdown(app)
@@ -66,7 +71,8 @@ def _configure(app: Sanic, settings: Settings) -> None:
 
 
 async def _open_database(app: Sanic) -> None:
-    await app.ctx.state.database.open()
+    for database in app.ctx.state.databases:
+        await database.open()
 
 
 async def _start_worker(app: Sanic) -> None:
@@ -75,7 +81,10 @@ async def _start_worker(app: Sanic) -> None:
     loop = asyncio.get_running_loop()
     # Sanic registered its own SIGTERM/SIGINT handlers just before this listener; replace them.
     app.ctx.shutdown.install(loop)
-    app.ctx.state.background.append(loop.create_task(_publish_pool_gauge(app)))
+    state = app.ctx.state
+    state.background.append(loop.create_task(_publish_pool_gauge(app)))
+    if state.read_database is not None:
+        state.background.append(loop.create_task(_publish_replica_lag(state.read_database)))
 
 
 async def _publish_pool_gauge(app: Sanic) -> None:
@@ -83,7 +92,19 @@ async def _publish_pool_gauge(app: Sanic) -> None:
 
     from kds.server.http import metrics
 
-    database = app.ctx.state.database
     while True:
-        metrics.set_pool_connections(*database.stats())
+        metrics.publish_pools(app.ctx.state.databases)
         await asyncio.sleep(POOL_GAUGE_INTERVAL)
+
+
+async def _publish_replica_lag(read_database: Database) -> None:
+    """``datastorage_replica_lag_seconds``: the last measured lag (kept while the read database is down)."""
+    import asyncio
+
+    from kds.server.http import metrics
+
+    while True:
+        lag = await read_database.replica_lag()
+        if lag is not None:
+            metrics.REPLICA_LAG.set(lag)
+        await asyncio.sleep(LAG_INTERVAL)
