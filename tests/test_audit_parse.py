@@ -12,6 +12,7 @@ import pytest
 from kds.audit import parse_notification
 from kds.audit.models import NotificationRequest
 from kds.errors import InvalidInput
+from tests.upstream import GO_ZERO, go_record
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 VALID: dict[str, Any] = {
@@ -312,3 +313,85 @@ def test_unparseable_json(body: bytes, position: int) -> None:
     assert (slug, name, reason) == ("validation-error", "body", "invalid_json")
     # the parser's own words vary between orjson versions; the position does not
     assert re.fullmatch(rf"the body is not valid JSON \(.+ at position {position}\)", detail)
+
+
+# --- bodies from clients of the replaced service (docs/clients.md) --------------------------------
+
+
+@pytest.mark.parametrize(
+    "read_only",
+    [
+        {"id": 0, "created_at": GO_ZERO, "updated_at": GO_ZERO},
+        {"id": 981, "created_at": "2026-11-27T11:59:00.123Z", "updated_at": "not a time"},
+        {"id": "x", "created_at": 12, "updated_at": {"nested": [1]}},
+        {"id": None, "created_at": None},
+    ],
+)
+def test_read_only_record_fields_are_accepted_and_ignored(read_only: dict[str, Any]) -> None:
+    assert parse(**read_only) == parse()
+
+
+def test_other_unknown_fields_are_still_rejected_beside_read_only_ones() -> None:
+    assert [(name, reason) for _, name, _, reason in problems(id=0, created_at=GO_ZERO, team="sre")] == [
+        ("team", "unknown_field")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        (GO_ZERO, "'0001-01-01T00:00:00+00:00'"),
+        ("0001-01-01T00:00:00+01:00", "'0001-01-01T00:00:00+01:00'"),  # year 0 in UTC
+        ("0999-12-31T23:59:59Z", "'0999-12-31T23:59:59+00:00'"),
+        ("1969-12-31T23:59:59.999999Z", "'1969-12-31T23:59:59.999999+00:00'"),
+        ("1970-01-01T00:59:59+01:00", "'1970-01-01T00:59:59+01:00'"),
+    ],
+)
+def test_sent_at_before_1970_is_a_sent_at_problem(given: str, shown: str) -> None:
+    assert problems(sent_at=given) == [
+        (
+            "validation-error",
+            "sent_at",
+            f"sent_at must not be earlier than 1970-01-01T00:00:00Z, got {shown}"
+            " (0001-01-01T00:00:00Z is an unset Go time.Time: set the time the notification was sent)",
+            "before_epoch",
+        )
+    ]
+
+
+@pytest.mark.parametrize("given", ["1970-01-01T00:00:00Z", "1970-01-01T01:00:00+01:00", "1969-12-31T23:00:00-01:00"])
+def test_sent_at_at_the_epoch_is_accepted(given: str) -> None:
+    assert parse(sent_at=given).sent_at == datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def test_upstream_record_with_eight_invalid_fields_lists_eight_in_field_order() -> None:
+    """What the replaced service's clients send for an empty record: every field, zero values."""
+    document = go_record(escalation_level=-1)
+    assert [(name, reason) for _, name, _, reason in problems_of(document)] == [
+        ("remediation_id", "empty"),
+        ("notification_id", "empty"),
+        ("recipient", "empty"),
+        ("channel", "invalid_choice"),
+        ("message_summary", "empty"),
+        ("status", "invalid_choice"),
+        ("sent_at", "before_epoch"),
+        ("escalation_level", "out_of_range"),
+    ]
+
+
+def test_openapi_schemas_mark_the_record_fields_read_only() -> None:
+    from kds.audit.models import NotificationRecord
+
+    request = NotificationRequest.model_json_schema()
+    record = NotificationRecord.model_json_schema(mode="serialization")
+    assert [name for name, schema in request["properties"].items() if schema.get("readOnly")] == [
+        "id",
+        "created_at",
+        "updated_at",
+    ]
+    assert "id" not in request["required"]
+    assert [name for name, schema in record["properties"].items() if schema.get("readOnly")] == [
+        "id",
+        "created_at",
+        "updated_at",
+    ]

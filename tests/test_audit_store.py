@@ -286,3 +286,48 @@ def test_other_database_errors_are_not_retried_nor_leaked(database_url: str, db:
     assert (type(caught.value).__name__, caught.value.slug) == ("KdsError", "internal-error")
     assert "injected" not in str(caught.value)
     assert attempts(db) == 1
+
+
+# --- rows an existing deployment already holds (written by the replaced service or an older kds) ---
+
+LEGACY_INSERT = (
+    "INSERT INTO notification_audit (remediation_id, notification_id, recipient, channel, message_summary,"
+    " status, sent_at, created_at, updated_at) VALUES ('rem-1', 'notif-1', 'oncall@example.com', 'email',"
+    " 'Pod web-1 restarted', 'sent', %s, %s, %s)"
+)
+
+
+@pytest.mark.parametrize(
+    ("stored", "text"),
+    [
+        ("0001-01-01 00:00:00.000005+00", "0001-01-01T00:00:00.000005Z"),
+        ("0999-06-01 12:00:00+00", "0999-06-01T12:00:00.000000Z"),
+        ("1969-12-31 23:59:59+00", "1969-12-31T23:59:59.000000Z"),
+        ("1970-01-01 00:00:00+00", "1970-01-01T00:00:00.000000Z"),
+        ("9999-12-31 23:59:59.999999+00", "9999-12-31T23:59:59.999999Z"),
+        ("0001-01-01 00:00:00+01", "0000-12-31T23:00:00.000000Z"),  # year 0 in UTC (1 BC to PostgreSQL)
+    ],
+)
+def test_retry_of_a_stored_record_formats_its_timestamps_with_four_digit_years(
+    database_url: str, db: psycopg.Connection, stored: str, text: str
+) -> None:
+    """Before the formatting moved into SQL: '1-01-01T...' for year 1, and a DataError for year 0."""
+    db.execute(LEGACY_INSERT, ("2026-11-27T11:59:00.5Z", stored, stored))
+    record, created = asyncio.run(store(database_url, request(), autocommit=True))
+    assert (created, record["sent_at"], record["created_at"], record["updated_at"]) == (
+        False,
+        "2026-11-27T11:59:00.500000Z",
+        text,
+        text,
+    )
+
+
+def test_conflict_with_a_stored_year_zero_sent_at_is_a_conflict_not_an_error(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    """The replaced service stored Go's zero time; comparing against it must not fail (it cannot match)."""
+    db.execute(LEGACY_INSERT, ("0001-01-01 00:00:00+01", "2026-11-27T12:00:00Z", "2026-11-27T12:00:00Z"))
+    with pytest.raises(Conflict) as caught:
+        asyncio.run(store(database_url, request(), autocommit=True))
+    assert "(sent_at differ)" in caught.value.detail
+    assert db.execute("SELECT count(*) FROM notification_audit").fetchone() == (1,)

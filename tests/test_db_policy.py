@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import psycopg
 
-from kds.db.policy import ConnectionPolicy, refuses_startup_options
+from kds.db.failures import Cause, cause_of, describe
+from kds.db.policy import ConnectionPolicy
 
 
 def test_direct_connection_sends_options_and_prepares() -> None:
@@ -35,5 +36,5 @@ def test_pgbouncer_refusal_is_recognised() -> None:
         'connection failed: connection to server at "127.0.0.1", port 6432 failed: '
         "FATAL:  unsupported startup parameter: options"
     )
-    assert refuses_startup_options(refused)
-    assert not refuses_startup_options(psycopg.OperationalError("connection refused"))
+    assert cause_of(refused) is Cause.POOLER_REFUSED_OPTIONS
+    assert describe(Cause.POOLER_REFUSED_OPTIONS).fix.startswith("set KDS_DATABASE_POOLER=pgbouncer")

@@ -87,10 +87,11 @@ def test_cli_through_pgbouncer_prints_exactly_what_a_direct_connection_prints(to
 
 def test_cli_through_pgbouncer_without_the_switch_names_the_pooler(topology_database: TopologyDatabase) -> None:
     code, out, err = kds(["incidents", "list"], topology_database.pooled_url)
+    where = topology_database.pooled_url.removeprefix("postgresql://")
     assert (code, out) == (1, "")
     assert err == (
-        "service-unavailable: the database URL points at a connection pooler (PgBouncer); "
-        "set KDS_DATABASE_POOLER=pgbouncer\n"
+        f"service-unavailable: cannot connect to {where}: it is a connection pooler (PgBouncer) and refuses the "
+        "startup parameter `options` that kds sends when KDS_DATABASE_POOLER is none\n"
     )
 
 

@@ -101,6 +101,7 @@ def test_request_target_over_8_kib_is_414(server: Server) -> None:
         response = exchange(server, get(target))
         document = response.problem(414, "uri-too-long")
         assert document["detail"] == "the request target is longer than 8192 bytes"
+        assert document["instance"] == "/api/v1/incidents"  # also when the head outgrows 16 KiB (40,000)
         assert response.closed
 
 
@@ -112,6 +113,7 @@ def test_header_section_over_16_kib_is_431_whatever_the_body_limit(server: Serve
     response = exchange(server, get(b"/api/v1/incidents", many))
     document = response.problem(431, "headers-too-large")
     assert document["detail"] == "the request header section is larger than 16384 bytes"
+    assert document["instance"] == "/api/v1/incidents"  # the request line arrives first (was "*")
     assert response.closed
 
 

@@ -20,6 +20,10 @@ STATUSES = ("sent", "failed", "acknowledged", "escalated")
 MAX_TEXT_BYTES = 255
 MAX_FUTURE = timedelta(minutes=5)
 MIN_ESCALATION, MAX_ESCALATION = 0, 100
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Fields of the stored record that clients may send back (existing clients marshal the whole record):
+# accepted with any value and ignored (docs/clients.md, "Read-only fields").
+READ_ONLY_FIELDS: tuple[str, ...] = ("id", "created_at", "updated_at")
 
 # RFC 3339 date-time (section 5.6): a time zone offset is mandatory, "Z" or "+hh:mm"/"-hh:mm".
 _RFC3339 = re.compile(
@@ -122,6 +126,18 @@ def _not_in_future(value: datetime, info: ValidationInfo) -> datetime:
     return value
 
 
+def _not_before_epoch(value: datetime) -> datetime:
+    """Go's zero time (``0001-01-01T00:00:00Z``) is what an unset ``sent_at`` looks like: not a real send time."""
+    if value < EPOCH:
+        raise PydanticCustomError(
+            "before_epoch",
+            "must not be earlier than 1970-01-01T00:00:00Z, got {value}"
+            " (0001-01-01T00:00:00Z is an unset Go time.Time: set the time the notification was sent)",
+            {"value": shown(value.isoformat())},
+        )
+    return value
+
+
 def _escalation(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool) and not MIN_ESCALATION <= value <= MAX_ESCALATION:
         raise PydanticCustomError(
@@ -137,14 +153,27 @@ RequiredText = Annotated[str, AfterValidator(_required_text)]
 OptionalText = Annotated[str | None, AfterValidator(lambda value: None if value is None else _text(value))]
 Channel = Annotated[Literal["email", "slack", "pagerduty", "sms"], BeforeValidator(_choice(CHANNELS))]
 Status = Annotated[Literal["sent", "failed", "acknowledged", "escalated"], BeforeValidator(_choice(STATUSES))]
-SentAt = Annotated[datetime, BeforeValidator(parse_rfc3339), AfterValidator(_not_in_future)]
+SentAt = Annotated[
+    datetime, BeforeValidator(parse_rfc3339), AfterValidator(_not_in_future), AfterValidator(_not_before_epoch)
+]
 Escalation = Annotated[int, BeforeValidator(_escalation)]
+
+
+def _read_only_in_request(schema: dict[str, Any]) -> None:
+    """OpenAPI: the record's read-only fields may appear in a request body (and are ignored)."""
+    ignored = "Read-only: accepted with any value and ignored."
+    schema["properties"] = {
+        "id": {"readOnly": True, "description": ignored},
+        **schema["properties"],
+        "created_at": {"readOnly": True, "description": ignored},
+        "updated_at": {"readOnly": True, "description": ignored},
+    }
 
 
 class NotificationRequest(BaseModel):
     """``POST /api/v1/audit/notifications``: one notification sent about a remediation."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, json_schema_extra=_read_only_in_request)
 
     remediation_id: BoundedText = Field(description="The remediation this notification is about (≤ 255 bytes).")
     notification_id: BoundedText = Field(
@@ -157,7 +186,8 @@ class NotificationRequest(BaseModel):
         description="sent, failed, acknowledged or escalated (case-insensitive, stored in lower case)."
     )
     sent_at: SentAt = Field(
-        description="RFC 3339 timestamp with an offset, at most 5 minutes ahead of the server clock.",
+        description="RFC 3339 timestamp with an offset, not before 1970-01-01T00:00:00Z,"
+        " at most 5 minutes ahead of the server clock.",
         json_schema_extra={"type": "string", "format": "date-time"},
     )
     delivery_status: OptionalText = Field(None, description="Delivery status reported by the channel.")
@@ -167,9 +197,13 @@ class NotificationRequest(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _null_means_absent(cls, data: Any) -> Any:
-        """``"field": null`` is the same as leaving the field out (required fields then report "required")."""
+        """``"field": null`` is the same as leaving the field out (required fields then report "required").
+
+        The record's read-only fields are dropped whatever their value (``"id": 0`` and Go's zero
+        ``created_at`` from clients that send the whole record).
+        """
         if isinstance(data, dict):
-            return {key: value for key, value in data.items() if value is not None}
+            return {key: value for key, value in data.items() if value is not None and key not in READ_ONLY_FIELDS}
         return data
 
 
@@ -179,7 +213,7 @@ FIELDS: tuple[str, ...] = tuple(NotificationRequest.model_fields)
 class NotificationRecord(BaseModel):
     """A stored audit record, as the API returns it (timestamps RFC 3339 in UTC)."""
 
-    id: int
+    id: int = Field(json_schema_extra={"readOnly": True})
     remediation_id: str
     notification_id: str
     recipient: str
@@ -190,5 +224,7 @@ class NotificationRecord(BaseModel):
     delivery_status: str | None
     error_message: str | None
     escalation_level: int | None
-    created_at: str | None = Field(description="When the record was committed (RFC 3339, UTC).")
-    updated_at: str | None = Field(description="RFC 3339, UTC.")
+    created_at: str | None = Field(
+        description="When the record was committed (RFC 3339, UTC).", json_schema_extra={"readOnly": True}
+    )
+    updated_at: str | None = Field(description="RFC 3339, UTC.", json_schema_extra={"readOnly": True})

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
@@ -20,6 +19,7 @@ from psycopg import sql
 from kds.audit.models import NotificationRequest
 from kds.db.connection import translate_error
 from kds.errors import Conflict, ServiceUnavailable
+from kds.timefmt import rfc3339, sql_rfc3339
 
 if TYPE_CHECKING:
     import psycopg
@@ -51,49 +51,45 @@ MAX_ATTEMPTS = 4
 RETRY_BASE_DELAY = 0.01
 
 
-def _columns(names: tuple[str, ...]) -> sql.Composed:
-    return sql.SQL(", ").join(sql.Identifier(name) for name in names)
+def _record_columns() -> sql.Composed:
+    """The record as the API returns it; timestamps formatted by PostgreSQL (kds.timefmt), so the
+    response is complete before the commit and no stored value can make formatting fail after it."""
+    return sql.SQL(", ").join(
+        sql_rfc3339(sql.Identifier(name)) if name in TIMESTAMP_COLUMNS else sql.Identifier(name)
+        for name in RECORD_COLUMNS
+    )
 
 
 INSERT = sql.SQL(
     "INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT ({key}) DO NOTHING RETURNING {record}"
 ).format(
     table=sql.Identifier(TABLE),
-    columns=_columns(WRITE_COLUMNS),
+    columns=sql.SQL(", ").join(sql.Identifier(name) for name in WRITE_COLUMNS),
     values=sql.SQL(", ").join(sql.Placeholder(name) for name in WRITE_COLUMNS),
     key=sql.Identifier("notification_id"),
-    record=_columns(RECORD_COLUMNS),
+    record=_record_columns(),
 )
 SELECT = sql.SQL("SELECT {record} FROM {table} WHERE {key} = %(notification_id)s").format(
-    record=_columns(RECORD_COLUMNS),
+    record=_record_columns(),
     table=sql.Identifier(TABLE),
     key=sql.Identifier("notification_id"),
 )
 
 
-def rfc3339(value: datetime | None) -> str | None:
-    """A timestamp as RFC 3339 text in UTC, microsecond precision, ``Z`` suffix (as incidents show them)."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _record(row: tuple[Any, ...]) -> dict[str, Any]:
-    return {
-        name: rfc3339(value) if name in TIMESTAMP_COLUMNS else value
-        for name, value in zip(RECORD_COLUMNS, row, strict=True)
-    }
+    return dict(zip(RECORD_COLUMNS, row, strict=True))
 
 
-def differences(stored: tuple[Any, ...], notification: NotificationRequest) -> list[str]:
-    """The request fields whose normalised value differs from the stored row."""
-    values = dict(zip(RECORD_COLUMNS, stored, strict=True))
+def differences(stored: dict[str, Any], notification: NotificationRequest) -> list[str]:
+    """The request fields whose normalised value differs from the stored record."""
     different = []
     for name in WRITE_COLUMNS:
-        old, new = values[name], getattr(notification, name)
+        old, new = stored[name], getattr(notification, name)
         if name in CASE_INSENSITIVE and isinstance(old, str):
             old = old.lower()
-        if old != new:  # aware datetimes compare as instants
+        if name in TIMESTAMP_COLUMNS:
+            new = rfc3339(new)  # the same instant formats to the same text
+        if old != new:
             different.append(name)
     return different
 
@@ -108,21 +104,20 @@ async def _attempt(
         cur = await conn.execute(INSERT, params)
         row = await cur.fetchone()
         if row is not None:
-            created = True
-        else:
-            # READ COMMITTED: this new statement sees the row that won the conflict.
-            cur = await conn.execute(SELECT, {"notification_id": notification.notification_id})
-            row = await cur.fetchone()
-            if row is None:  # the conflicting row vanished (deleted meanwhile): try again
-                return None
-            created = False
-            different = differences(row, notification)
-            if different:
-                raise Conflict(
-                    f"notification_id {notification.notification_id!r} is already recorded with different content"
-                    f" ({', '.join(different)} differ); resend the original content, or use a new notification_id"
-                )
-    return _record(row), created
+            return _record(row), True
+        # READ COMMITTED: this new statement sees the row that won the conflict.
+        cur = await conn.execute(SELECT, {"notification_id": notification.notification_id})
+        row = await cur.fetchone()
+        if row is None:  # the conflicting row vanished (deleted meanwhile): try again
+            return None
+        stored = _record(row)
+        different = differences(stored, notification)
+        if different:
+            raise Conflict(
+                f"notification_id {notification.notification_id!r} is already recorded with different content"
+                f" ({', '.join(different)} differ); resend the original content, or use a new notification_id"
+            )
+    return stored, False
 
 
 def _transient(exc: BaseException) -> bool:

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kds.checks.runner import CheckResult, Context, passed, skipped, warned
-from kds.db.policy import SWITCH, refuses_startup_options
+from kds.db.failures import Cause, cause_of, describe
+from kds.db.policy import SWITCH
 
 if TYPE_CHECKING:
     import psycopg
@@ -29,16 +30,7 @@ APPLICATION_NAME = "kds-validate-infra"
 ADMIN_DATABASE = "pgbouncer"
 # PgBouncer's answer on its admin console to a role outside admin_users / stats_users
 ADMIN_REFUSAL = "not allowed"
-SWITCH_FIX = f"set {SWITCH}=pgbouncer for every kds process that connects through it (docs/scaling.md)"
-
-
-def refused_connection(target: str) -> tuple[str, str]:
-    """(message, fix) of ``database-connection`` when a pooler refused the startup ``options``."""
-    return (
-        f"cannot connect to {target}: it is a connection pooler (PgBouncer) and refuses the startup parameter "
-        f"`options` that kds sends when {SWITCH} is none",
-        SWITCH_FIX,
-    )
+SWITCH_FIX = describe(Cause.POOLER_REFUSED_OPTIONS).fix
 
 
 def configured_pooler(context: Context) -> Pooler:
@@ -80,7 +72,7 @@ def _options_refused(url: str, timeout: float) -> bool | None:
     try:
         _connect(url, timeout, options=f"-c statement_timeout={int(timeout * 1000)}").close()
     except psycopg.Error as exc:
-        return True if refuses_startup_options(exc) else None
+        return True if cause_of(exc) is Cause.POOLER_REFUSED_OPTIONS else None
     return False
 
 

@@ -31,13 +31,6 @@ if TYPE_CHECKING:
 
 Pooler = Literal["none", "pgbouncer"]
 SWITCH = "KDS_DATABASE_POOLER"
-# PgBouncer's answer to a startup packet with ``options`` (``FATAL: unsupported startup parameter: options``)
-_REFUSAL = "unsupported startup parameter"
-
-
-def refuses_startup_options(exc: BaseException) -> bool:
-    """Whether a failed connection attempt is a pooler refusing kds's startup ``options`` (PgBouncer)."""
-    return _REFUSAL in str(exc)
 
 
 @dataclass(frozen=True, slots=True)

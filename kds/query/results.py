@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -70,6 +70,8 @@ def _list_document(data: bytes, pagination: dict[str, Any]) -> bytes:
 
 def _next_cursor(query: IncidentQuery, last_ts: datetime | None, last_id: int | None, key: bytes) -> str | None:
     assert last_id is not None and last_ts is not None
+    if last_ts.tzinfo is None:  # the statements send UTC wall time (kds.query.statements)
+        last_ts = last_ts.replace(tzinfo=UTC)
     return cursors.encode(cursors.CursorPosition(last_ts, last_id, query.fingerprint), key)
 
 

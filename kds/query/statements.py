@@ -14,6 +14,7 @@ from psycopg import sql
 
 from kds.query.models import IncidentQuery
 from kds.query.vocabulary import FILTER_COLUMNS
+from kds.timefmt import sql_rfc3339
 
 FROM = sql.SQL(
     "resource_action_traces rat"
@@ -24,10 +25,8 @@ ORDER = sql.SQL("rat.action_timestamp DESC, rat.id DESC")
 
 
 def _utc(column: str) -> sql.Composable:
-    """A timestamptz column as RFC 3339 text in UTC (microsecond precision, ``Z`` suffix)."""
-    return sql.SQL("""to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')""").format(
-        sql.Identifier("rat", column)
-    )
+    """A timestamptz column as RFC 3339 text in UTC (kds.timefmt: four-digit year, microseconds, ``Z``)."""
+    return sql_rfc3339(sql.Identifier("rat", column))
 
 
 def _col(column: str, alias: str = "rat") -> sql.Composable:
@@ -158,9 +157,11 @@ _MATCHES = sql.SQL(
     " JOIN action_histories ah ON ah.id = rat.action_history_id"
     " JOIN resource_references rr ON rr.id = ah.resource_id)"
 )
+# Positions (action_timestamp) leave the database as UTC wall time, whatever the session's time zone:
+# loaded in a zone east of UTC, 9999-12-31T23:59Z would be year 10000, which Python cannot hold.
 # One row per incident (the CLI renders each document).
 _ROWS = sql.SQL(
-    " SELECT total.n, page.id, page.action_timestamp, page.doc FROM total LEFT JOIN page ON TRUE"
+    " SELECT total.n, page.id, page.action_timestamp AT TIME ZONE 'UTC', page.doc FROM total LEFT JOIN page ON TRUE"
     " ORDER BY page.action_timestamp DESC, page.id DESC"
 )
 # One row for the whole page (the server answers it as it is): the documents already joined, as
@@ -172,7 +173,7 @@ _ONE_ROW = sql.SQL(
     " (SELECT count(*) FROM numbered) AS fetched,"
     " (SELECT convert_to(string_agg(numbered.doc, ',' ORDER BY numbered.k), 'UTF8')"
     " FROM numbered WHERE numbered.k <= %(limit)s) AS data,"
-    " (SELECT numbered.action_timestamp FROM numbered WHERE numbered.k = %(limit)s) AS last_ts,"
+    " (SELECT numbered.action_timestamp AT TIME ZONE 'UTC' FROM numbered WHERE numbered.k = %(limit)s) AS last_ts,"
     " (SELECT numbered.id FROM numbered WHERE numbered.k = %(limit)s) AS last_id"
     " FROM total"
 )

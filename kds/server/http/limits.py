@@ -89,17 +89,43 @@ def close_after(request: Request) -> None:
         request.stream.keep_alive = False
 
 
-def oversized_head(request: Request) -> bool | None:
-    """For a head over the limit: True when the request line itself is too long (None: not a head error)."""
+def _request_line(request: Request) -> tuple[bytes, bool] | None:
+    """The request line still in the receive buffer, and whether it ended there (None: no buffer)."""
     stream = getattr(request, "stream", None)
     buffer = getattr(stream, "recv_buffer", None)
     if buffer is None:
         return None
     end = buffer.find(b"\r\n", 0, MAX_HEADER_BYTES + 2)
-    request_line = bytes(buffer[:end]) if end != -1 else bytes(buffer[: MAX_HEADER_BYTES + 2])
+    if end == -1:
+        return bytes(buffer[: MAX_HEADER_BYTES + 2]), False
+    return bytes(buffer[:end]), True
+
+
+def _target(request_line: bytes) -> bytes:
     parts = request_line.split(b" ")
-    target = parts[1] if len(parts) > 1 else request_line
-    return end == -1 or len(target) > MAX_TARGET_BYTES
+    return parts[1] if len(parts) > 1 else request_line
+
+
+def oversized_head(request: Request) -> bool | None:
+    """For a head over the limit: True when the request line itself is too long (None: not a head error)."""
+    found = _request_line(request)
+    if found is None:
+        return None
+    request_line, complete = found
+    return not complete or len(_target(request_line)) > MAX_TARGET_BYTES
+
+
+def request_path(request: Request) -> str:
+    """The problem's ``instance`` for a head over the limit: the path of the request line.
+
+    Sanic makes no request of a head it refuses (its placeholder's path is ``*``), but the request
+    line arrived first and is still in the buffer. A path longer than the buffered 16 KiB is cut there.
+    """
+    found = _request_line(request)
+    if found is None:
+        return getattr(request, "path", None) or "/"
+    path = _target(found[0]).split(b"?", 1)[0].split(b"#", 1)[0]
+    return path.decode("utf-8", "replace") or "/"
 
 
 def oversized(request: Request, exception: PayloadTooLarge) -> HTTPResponse:
@@ -113,7 +139,7 @@ def oversized(request: Request, exception: PayloadTooLarge) -> HTTPResponse:
             problem = problems.HttpProblem(
                 "headers-too-large", f"the request header section is larger than {MAX_HEADER_BYTES} bytes"
             )
-        return problems.render(request, problem)
+        return problems.render(request, problem, instance=request_path(request))
     problem = problems.HttpProblem(
         "payload-too-large", f"the request body is larger than {request.app.config.REQUEST_MAX_SIZE} bytes"
     )

@@ -8,19 +8,19 @@ them at the top level, the text formatter appends them as ``key=value``.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import orjson
+
+from kds.timefmt import from_epoch
 
 LOGGER_NAME = "kds.server"
 log = logging.getLogger(LOGGER_NAME)
 
 
 def _timestamp(created: float) -> str:
-    seconds = int(created)
-    millis = int((created - seconds) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    """RFC 3339 with milliseconds and a four-digit year (kds.timefmt; docs/clients.md, "Timestamps")."""
+    return from_epoch(created, fraction_digits=3)
 
 
 class JsonFormatter(logging.Formatter):

@@ -183,13 +183,14 @@ def body(problem: HttpProblem, *, instance: str, request_id: str) -> bytes:
     return orjson.dumps(document)
 
 
-def render(request: Request, problem: HttpProblem) -> HTTPResponse:
+def render(request: Request, problem: HttpProblem, *, instance: str | None = None) -> HTTPResponse:
+    """The problem document; ``instance`` defaults to the request's path."""
     request_id = request_ids.of(request)
     headers = dict(problem.headers)
     if problem.status == 503:
         headers["Retry-After"] = RETRY_AFTER_SECONDS
     headers[request_ids.HEADER] = request_id
-    instance = getattr(request, "path", None) or "/"
+    instance = instance or getattr(request, "path", None) or "/"
     return HTTPResponse(
         body(problem, instance=instance, request_id=request_id),
         status=problem.status,
