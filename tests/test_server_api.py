@@ -500,7 +500,8 @@ def test_metrics_by_route_template_aggregated_across_workers(server: Server, dat
 
     def pool_settled() -> str | None:
         text = httpx.get(server.url("/metrics")).text
-        return text if _samples(text, "datastorage_db_pool_connections").get('pool="primary",state="available"') == 4.0 else None
+        available = _samples(text, "datastorage_db_pool_connections").get('pool="primary",state="available"')
+        return text if available == 4.0 else None
 
     text = wait_for(pool_settled, timeout=10, message="both workers to publish their idle pools")
     assert _samples(text, "http_requests_total")[key] - before == sent
