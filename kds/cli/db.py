@@ -7,6 +7,7 @@ from enum import StrEnum
 
 import typer
 
+from kds.cli import partitions
 from kds.cli.common import (
     DatabaseUrlOption,
     maintenance_timeout,
@@ -16,7 +17,8 @@ from kds.cli.common import (
     transaction_setup,
 )
 
-app = typer.Typer(help="Schema migrations and data.", no_args_is_help=True)
+app = typer.Typer(help="Schema migrations, data and partition maintenance.", no_args_is_help=True)
+app.add_typer(partitions.app, name="partitions")
 
 
 class StatusFormat(StrEnum):
