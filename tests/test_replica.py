@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 from kds.cli.app import app
 from tests import factories
 from tests.serving import Server, kds_backends, running, wait_for
-from tests.topology import Primary, Replica
+from tests.topology import PgBouncer, Primary, Replica
 from tests.topology_fixtures import SEEDED_INCIDENTS, TopologyDatabase
 
 runner = CliRunner()
@@ -423,3 +423,25 @@ def test_settings_read_database_url(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("KDS_READ_DATABASE_URL", "postgresql://replica/kds")
     assert load_settings().read_database_url == "postgresql://replica/kds"
     assert load_settings(read_database_url="postgresql://other/kds").read_database_url == "postgresql://other/kds"
+
+
+def test_read_database_behind_pgbouncer(topology: Topology, pgbouncer: PgBouncer, tmp_path: Path):
+    """A transaction-mode pooler as the read database (KDS_DATABASE_POOLER covers both pools)."""
+    pooled = pgbouncer.url(topology.name)  # in front of the primary here: what matters is the pooler's protocol
+    env = {"KDS_DATABASE_POOLER": "pgbouncer"}
+    args = ("--read-database-url", pooled, "--pool-size", "2")
+    with running(topology.primary_url, *args, log_path=tmp_path / "serve.log", env=env) as server:
+        for _ in range(3):  # the same statements again and again: no prepared-statement clash
+            page = server.get("/api/v1/incidents", params={"limit": 7})
+            assert page.status_code == 200 and page.json()["pagination"]["total"] == SEEDED_INCIDENTS
+            first = page.json()["data"][0]["id"]
+            assert server.get(f"/api/v1/incidents/{first}").json()["id"] == first
+        export = server.get("/api/v1/incidents", headers={"Accept": "application/x-ndjson"})
+        assert len(export.text.splitlines()) == SEEDED_INCIDENTS
+        assert server.get("/health").json() == {
+            "status": "healthy",
+            "database": "connected",
+            "read_database": "connected",
+        }
+        text = server.get("/metrics").text
+        assert metric_samples(text, "datastorage_replica_lag_seconds") == {"": 0.0}  # not a replica
