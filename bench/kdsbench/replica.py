@@ -45,8 +45,9 @@ class Standby:
         if primary.system_user and os.geteuid() == 0:
             shutil.chown(data_dir.parent, primary.system_user)
         self._run(
-            "pg_basebackup", "-h", primary.socket_dir, "-U", "postgres", "-D", str(data_dir), "-R", "-X", "stream"
-        )
+            "pg_basebackup", "-h", primary.socket_dir, "-U", "postgres", "-D", str(data_dir),
+            "-R", "-X", "stream", "-c", "fast",
+        )  # fmt: skip
         self._run(
             "pg_ctl", "-w", "-t", "120", "-D", str(data_dir), "-l", str(data_dir / "log"),
             "-o", f"-p {self.port} -k {data_dir} -h ''", "start",
