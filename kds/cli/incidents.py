@@ -9,26 +9,40 @@ import typer
 
 from kds.cli.common import DatabaseUrlOption, ReadDatabaseUrlOption, reports_errors, session, settings
 from kds.cli.output import OutputFormat
+from kds.query.times import AGE_EXAMPLES
+from kds.query.vocabulary import CLI_DEFAULT_LIMIT, LIMIT_RANGE
 
 app = typer.Typer(help="Inspect incidents straight from the database.", no_args_is_help=True)
 
-OutputOption = typer.Option(OutputFormat.table, "-o", "--output", help="table, wide, json, yaml, csv or ndjson.")
+OutputOption = typer.Option(
+    OutputFormat.table, "-o", "--output", metavar="FORMAT", help="table, wide, json, yaml, csv or ndjson."
+)
 
 
 @app.command("list")
 @reports_errors
 def list_incidents(
-    namespace: str | None = typer.Option(None, "-n", "--namespace", help="Exact namespace."),
-    severity: str | None = typer.Option(None, "-s", "--severity", help="info, warning, critical, high, medium, low."),
-    cluster: str | None = typer.Option(None, "--cluster", help="Exact cluster name."),
-    environment: str | None = typer.Option(None, "-e", "--environment", help="production, staging, development, test."),
-    action_type: str | None = typer.Option(None, "--action-type", help="Exact action type."),
-    alert_name: str | None = typer.Option(None, "--alert-name", help="Exact alert name."),
-    since: str | None = typer.Option(None, "--since", help="RFC 3339 time or a duration ago (30m, 6h, 7d)."),
-    until: str | None = typer.Option(None, "--until", help="RFC 3339 time or a duration ago (exclusive)."),
-    limit: str | None = typer.Option(None, "-l", "--limit", help="Rows per page, 1..1000 [default: 50]."),
-    offset: str | None = typer.Option(None, "--offset", help="Rows to skip [default: 0]."),
-    cursor: str | None = typer.Option(None, "--cursor", help="next_cursor of a previous page (json output)."),
+    namespace: str | None = typer.Option(None, "-n", "--namespace", metavar="NS", help="Exact namespace."),
+    severity: str | None = typer.Option(
+        None, "-s", "--severity", metavar="S", help="info, warning, critical, high, medium, low."
+    ),
+    cluster: str | None = typer.Option(None, "--cluster", metavar="C", help="Exact cluster name."),
+    environment: str | None = typer.Option(
+        None, "-e", "--environment", metavar="E", help="production, staging, development, test."
+    ),
+    action_type: str | None = typer.Option(None, "--action-type", metavar="T", help="Exact action type."),
+    alert_name: str | None = typer.Option(None, "--alert-name", metavar="A", help="Exact alert name."),
+    since: str | None = typer.Option(
+        None, "--since", metavar="T", help=f"RFC 3339 time or an age ({AGE_EXAMPLES}: that long ago)."
+    ),
+    until: str | None = typer.Option(None, "--until", metavar="T", help="RFC 3339 time or an age (exclusive)."),
+    limit: str | None = typer.Option(
+        None, "-l", "--limit", metavar="N", help=f"Rows per page, {LIMIT_RANGE} [default: {CLI_DEFAULT_LIMIT}]."
+    ),
+    offset: str | None = typer.Option(None, "--offset", metavar="N", help="Rows to skip [default: 0]."),
+    cursor: str | None = typer.Option(
+        None, "--cursor", metavar="C", help="next_cursor of a previous page (json output)."
+    ),
     all_rows: bool = typer.Option(False, "--all", help="Every matching incident, streamed (ignores paging)."),
     output: OutputFormat = OutputOption,
     no_headers: bool = typer.Option(False, "--no-headers", help="Omit table and csv headers."),
@@ -37,7 +51,6 @@ def list_incidents(
 ) -> None:
     """List incidents, newest first."""
     from kds.query import parse_incident_query
-    from kds.query.vocabulary import CLI_DEFAULT_LIMIT
 
     params = {
         "namespace": namespace,
@@ -69,13 +82,11 @@ def list_incidents(
 
 def _write_page(conn: Any, query: Any, output: OutputFormat, *, headers: bool, cursor_key: bytes) -> int:
     from kds.cli import output as out
-    from kds.db.connection import translate_error
+    from kds.db.connection import database_errors
     from kds.query.execute import fetch_page
 
-    try:
+    with database_errors():
         page = fetch_page(conn, query, cursor_key)
-    except Exception as exc:
-        raise translate_error(exc) from exc
     stdout = sys.stdout
     if output is OutputFormat.json:
         stdout.write(page.to_json().decode() + "\n")
@@ -95,49 +106,43 @@ def _write_page(conn: Any, query: Any, output: OutputFormat, *, headers: bool, c
 
 def _write_all(conn: Any, query: Any, output: OutputFormat, *, headers: bool) -> int:
     from kds.cli import output as out
-    from kds.db.connection import translate_error
+    from kds.db.connection import database_rows
     from kds.query.execute import stream_incidents
 
-    documents = stream_incidents(conn, query)
+    documents = database_rows(stream_incidents(conn, query))
     stdout = sys.stdout
-    try:
-        if output is OutputFormat.json:
-            return out.write_json_array(documents, out=stdout)
-        if output is OutputFormat.ndjson:
-            return out.write_ndjson(documents, out=stdout)
-        if output is OutputFormat.csv:
-            return out.write_csv(out.parsed(documents), headers=headers, out=stdout)
-        if output is OutputFormat.yaml:
-            return out.write_yaml_list(out.parsed(documents), out=stdout)
-        rows = out.parsed(documents)
-        return out.render_table(rows, wide=output is OutputFormat.wide, headers=headers, out=stdout)
-    except Exception as exc:
-        raise translate_error(exc) from exc
+    if output is OutputFormat.json:
+        return out.write_json_array(documents, out=stdout)
+    if output is OutputFormat.ndjson:
+        return out.write_ndjson(documents, out=stdout)
+    if output is OutputFormat.csv:
+        return out.write_csv(out.parsed(documents), headers=headers, out=stdout)
+    if output is OutputFormat.yaml:
+        return out.write_yaml_list(out.parsed(documents), out=stdout)
+    rows = out.parsed(documents)
+    return out.render_table(rows, wide=output is OutputFormat.wide, headers=headers, out=stdout)
 
 
 @app.command("get")
 @reports_errors
 def get_incident(
-    incident_id: str = typer.Argument(..., metavar="ID", help="Incident id."),
+    incident_id: str = typer.Argument(..., metavar="ID", hidden=True),  # described in the docstring
     output: OutputFormat = OutputOption,
     database_url: str | None = DatabaseUrlOption,
     read_database_url: str | None = ReadDatabaseUrlOption,
 ) -> None:
-    """Show one incident with its detail fields (labels, annotations, parameters)."""
+    """Show the incident ID with its detail fields (labels, annotations, parameters)."""
     import orjson
 
     from kds.cli import output as out
-    from kds.db.connection import translate_error
+    from kds.db.connection import database_errors
     from kds.query import parse_incident_id
     from kds.query.execute import fetch_incident
 
     wanted = parse_incident_id(incident_id)
     config = settings(database_url=database_url, read_database_url=read_database_url)
-    with session(config, read_only=True, reads=True) as conn:
-        try:
-            document = fetch_incident(conn, wanted)
-        except Exception as exc:
-            raise translate_error(exc) from exc
+    with session(config, read_only=True, reads=True) as conn, database_errors():
+        document = fetch_incident(conn, wanted)
     incident = orjson.loads(document)
     if output in (OutputFormat.json, OutputFormat.ndjson):
         sys.stdout.write(out.json_document(incident) + "\n")

@@ -1,4 +1,4 @@
-"""``kds validate-infra``: prove the database and configuration are ready (SPEC 6)."""
+"""``kds validate-infra``: prove the database and configuration are ready (docs/cli.md)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from kds.cli.common import EXIT_INVALID, DatabaseUrlOption, fail, reports_errors
+from kds.cli.common import DatabaseUrlOption, reports_errors
+from kds.durations import DURATION_EXAMPLES
+from kds.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from kds.checks.runner import Context
@@ -29,11 +31,11 @@ def _duration(option: str, raw: str, *, positive: bool) -> float:
     try:
         value = parse_duration(raw)
     except ValueError as error:
-        raise fail(f"invalid-parameter: {option}={raw}: {error}", EXIT_INVALID) from None
+        raise ConfigurationError.of(option, raw, str(error)) from None
     if positive and value <= 0:
-        raise fail(f"invalid-parameter: {option}={raw}: must be greater than 0", EXIT_INVALID)
+        raise ConfigurationError.of(option, raw, "must be greater than 0")
     if value < 0:
-        raise fail(f"invalid-parameter: {option}={raw}: must not be negative", EXIT_INVALID)
+        raise ConfigurationError.of(option, raw, "must not be negative")
     return value
 
 
@@ -43,11 +45,11 @@ def _ids(values: list[str]) -> list[str]:
 
 
 def _locate_database(context: Context, database_url: str | None) -> None:
-    """Fill in the database URL (SPEC 2.3), or why there is none; never raises."""
+    """Fill in the database URL (docs/configuration.md), or why there is none; never raises."""
     import os
 
     from kds.db.source import resolve
-    from kds.errors import ConfigurationError, EmbeddedUnavailable, KdsError
+    from kds.errors import EmbeddedUnavailable, KdsError
     from kds.settings import Settings, load_settings
 
     try:
@@ -68,35 +70,45 @@ def _locate_database(context: Context, database_url: str | None) -> None:
 @reports_errors
 def validate_infra(
     database_url: str | None = DatabaseUrlOption,
-    output: Format = typer.Option(Format.text, "-o", "--output", help="text (a table on a terminal) or json."),
+    output: Format = typer.Option(
+        Format.text, "-o", "--output", metavar="FORMAT", help="text (a table on a terminal) or json."
+    ),
     junit: Path | None = typer.Option(
         None, "--junit", help="Also write a JUnit XML report (one testcase per check) to FILE.", metavar="FILE"
     ),
     only: list[str] = typer.Option([], "--only", help="Run only this check (repeatable).", metavar="ID"),
     skip: list[str] = typer.Option([], "--skip", help="Do not run this check (repeatable).", metavar="ID"),
     strict: bool = typer.Option(False, "--strict", help="Warnings fail too (exit 1)."),
-    timeout: str = typer.Option(DEFAULT_TIMEOUT, "--timeout", help="Time limit of each check (5, 2.5, 500ms)."),
+    timeout: str = typer.Option(
+        DEFAULT_TIMEOUT, "--timeout", metavar="DURATION", help=f"Time limit of each check ({DURATION_EXAMPLES})."
+    ),
     grace_period: str | None = typer.Option(
         None,
         "--grace-period",
+        metavar="DURATION",
         help="The pods' terminationGracePeriodSeconds [env: KDS_TERMINATION_GRACE_PERIOD; default: 40s].",
         show_default=False,
     ),
     server_url: str | None = typer.Option(
-        None, "--server-url", envvar="KDS_SERVER_URL", help="Base URL of a running kds serve to check."
+        None, "--server-url", envvar="KDS_SERVER_URL", metavar="URL", help="Base URL of a running kds serve to check."
     ),
     read_database_url: str | None = typer.Option(
         None,
         "--read-database-url",
-        help="The read database to check (a streaming replica) \\[env: KDS_READ_DATABASE_URL].",
+        metavar="URL",
+        help="The read database to check (a streaming replica) [env: KDS_READ_DATABASE_URL].",
         show_default=False,
     ),
     max_lag: str = typer.Option(
-        DEFAULT_MAX_LAG, "--max-lag", help="read-database warns when its replay lag is above this (30, 500ms, 1m)."
+        DEFAULT_MAX_LAG,
+        "--max-lag",
+        metavar="DURATION",
+        help=f"read-database warns when its replay lag is above this ({DURATION_EXAMPLES}).",
     ),
     server_token: str | None = typer.Option(
         None,
         "--server-token",
+        metavar="TOKEN",
         envvar="KDS_SERVER_TOKEN",
         help="Bearer token with metrics:read, when the server has authentication on.",
         show_default=False,
@@ -118,11 +130,9 @@ def validate_infra(
     try:
         checks = catalogue.select(_ids(only), _ids(skip))
     except ValueError as error:
-        raise fail(
-            f"invalid-parameter: unknown check id: {error} (known: {', '.join(catalogue.CHECK_IDS)})", EXIT_INVALID
-        ) from None
+        raise ConfigurationError(f"unknown check id: {error} (known: {', '.join(catalogue.CHECK_IDS)})") from None
     if not checks:
-        raise fail("invalid-parameter: --only/--skip leave no check to run", EXIT_INVALID)
+        raise ConfigurationError("--only/--skip leave no check to run")
 
     context = Context(
         timeout=per_check,
@@ -156,5 +166,5 @@ def validate_infra(
         try:
             junit.write_bytes(present.to_junit(outcomes, strict=strict))
         except OSError as error:
-            raise fail(f"invalid-parameter: --junit={junit}: cannot write ({error.strerror})", EXIT_INVALID) from None
+            raise ConfigurationError.of("--junit", junit, f"cannot write ({error.strerror})") from None
     raise typer.Exit(present.exit_code(outcomes, strict=strict))

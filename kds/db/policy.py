@@ -73,7 +73,9 @@ class ConnectionPolicy:
             return None
         from psycopg import sql
 
-        settings = [sql.SQL("set_config('statement_timeout', {}, true)").format(str(self._timeout_ms))]
+        settings: list[sql.Composable] = [
+            sql.SQL("set_config('statement_timeout', {}, true)").format(str(self._timeout_ms))
+        ]
         if self.read_only:
             settings.append(sql.SQL("set_config('transaction_read_only', 'on', true)"))
         return sql.SQL("SELECT {}").format(sql.SQL(", ").join(settings))

@@ -1,4 +1,4 @@
-"""``/health``, ``/health/ready``, ``/health/live`` with the exact bodies of SPEC 5.1."""
+"""``/health``, ``/health/ready``, ``/health/live`` with the exact bodies of docs/api.md."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from kds.server.api.responses import json_bytes
+from kds.server.process.state import worker_state
 
 if TYPE_CHECKING:
     from sanic import Request
@@ -33,7 +34,7 @@ async def ready(request: Request) -> HTTPResponse:
 
     With a read database both the primary and the read database must answer (docs/scaling.md#read-replicas).
     """
-    state = request.app.ctx.state
+    state = worker_state(request.app)
     if state.shutting_down:
         return json_bytes(SHUTTING_DOWN, 503)
     reachable = all(await _ping_all(state.databases))
@@ -44,7 +45,7 @@ async def ready(request: Request) -> HTTPResponse:
 
 async def health(request: Request) -> HTTPResponse:
     """``database`` and, with a read database, ``read_database``: ``connected`` or ``unreachable``."""
-    state = request.app.ctx.state
+    state = worker_state(request.app)
     if state.read_database is None:
         reachable = await state.database.ping()
         return json_bytes(HEALTHY) if reachable else json_bytes(UNHEALTHY, 503)

@@ -18,6 +18,8 @@ from kds.server.api.responses import NDJSON, json_bytes
 from kds.server.http import metrics, request_ids
 from kds.server.http.logs import event
 from kds.server.http.problems import classify, report
+from kds.server.process import sanic_compat
+from kds.server.process.state import request_state, worker_state
 
 if TYPE_CHECKING:
     from sanic import Request
@@ -37,7 +39,7 @@ def wants_ndjson(request: Request) -> bool:
 
 
 async def list_incidents(request: Request) -> HTTPResponse | None:
-    state = request.app.ctx.state
+    state = worker_state(request.app)
     query = parse_incident_query(
         query_parameters(request), default_limit=API_DEFAULT_LIMIT, cursor_key=state.cursor_key
     )
@@ -52,7 +54,7 @@ async def list_incidents(request: Request) -> HTTPResponse | None:
 
 async def get_incident(request: Request, id: str) -> HTTPResponse:
     incident_id = parse_incident_id(unquote(id))
-    database = request.app.ctx.state.reads
+    database = worker_state(request.app).reads
     with metrics.timed_query("get_incident"):
         async with database.statement() as conn:
             body = await afetch_incident(conn, incident_id)
@@ -66,12 +68,12 @@ async def stream_incidents(request: Request, query: IncidentQuery) -> None:
     still a problem+json response. A failure after the first byte can only cut the stream: the
     connection is aborted before the terminating chunk, which clients see as an incomplete body.
     """
-    database = request.app.ctx.state.reads
+    database = worker_state(request.app).reads
     with metrics.timed_query("stream_incidents") as timing:
         async with database.transaction() as conn:
             rows = aiter(astream_incidents(conn, query))
             first = await anext(rows, None)
-            request.ctx.streaming = True
+            request_state(request).streaming = True
             response = await request.respond(content_type=NDJSON)
             buffer = bytearray()
             if first is not None:
@@ -94,7 +96,7 @@ async def stream_incidents(request: Request, query: IncidentQuery) -> None:
                 report(request, problem)
                 event(logging.WARNING, "stream cut", request_id=request_ids.of(request), slug=problem.slug)
                 timing.status = problem.slug
-                request.ctx.stream_status = problem.status
-                request.transport.abort()
+                request_state(request).stream_status = problem.status
+                sanic_compat.abort_connection(request)
                 # Sanic treats a cancelled handler whose connection is gone as finished, silently.
                 raise asyncio.CancelledError("stream cut") from exc
