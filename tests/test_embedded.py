@@ -1,4 +1,4 @@
-"""The embedded default (SPEC 2.3), exercised through real ``kds`` processes."""
+"""The embedded default (docs/configuration.md#the-embedded-default), exercised through real ``kds`` processes."""
 
 import os
 import pwd
@@ -44,7 +44,7 @@ def test_embedded_default_starts_migrates_seeds_once_and_is_reused(
     first = run_kds("db", "status", "-o", "json", env=env)
     assert first.returncode == 0, first.stderr
     assert orjson.loads(first.stdout) == {
-        "applied": ["0001_base_schema", "0002_incident_indexes", "0004_severity_history_index"],
+        "applied": ["0001_base_schema", "0002_incident_indexes", "0003_status_index", "0004_severity_history_index"],
         "pending": [],
     }
     assert first.stderr.count("\n") == 1
@@ -166,7 +166,12 @@ def test_a_second_user_runs_the_embedded_default_where_another_users_lock_file_i
         result = as_user(other_user, sys.executable, "-m", "kds", "db", "status", "-o", "json", env=env)
         assert result.returncode == 0, result.stderr
         assert orjson.loads(result.stdout) == {
-            "applied": ["0001_base_schema", "0002_incident_indexes", "0004_severity_history_index"],
+            "applied": [
+                "0001_base_schema",
+                "0002_incident_indexes",
+                "0003_status_index",
+                "0004_severity_history_index",
+            ],
             "pending": [],
         }
         assert result.stderr.startswith(NOTICE.format(dir=data_dir) + " (created with demo data);")

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from kds.cli.common import DatabaseUrlOption, reports_errors, session, settings
-from kds.cli.output import OutputFormat
-from kds.query.times import AGE_EXAMPLES
+from kds.cli import filters, summary
+from kds.cli.common import DatabaseUrlOption, ReadDatabaseUrlOption, reports_errors, session, settings
+from kds.cli.present.formats import OutputFormat
 from kds.query.vocabulary import CLI_DEFAULT_LIMIT, LIMIT_RANGE
+
+if TYPE_CHECKING:
+    from kds.cli.present.table import TableWriter
 
 app = typer.Typer(help="Inspect incidents straight from the database.", no_args_is_help=True)
 
@@ -22,55 +25,61 @@ OutputOption = typer.Option(
 @app.command("list")
 @reports_errors
 def list_incidents(
-    namespace: str | None = typer.Option(None, "-n", "--namespace", metavar="NS", help="Exact namespace."),
-    severity: str | None = typer.Option(
-        None, "-s", "--severity", metavar="S", help="info, warning, critical, high, medium, low."
-    ),
-    cluster: str | None = typer.Option(None, "--cluster", metavar="C", help="Exact cluster name."),
-    environment: str | None = typer.Option(
-        None, "-e", "--environment", metavar="E", help="production, staging, development, test."
-    ),
-    action_type: str | None = typer.Option(None, "--action-type", metavar="T", help="Exact action type."),
-    alert_name: str | None = typer.Option(None, "--alert-name", metavar="A", help="Exact alert name."),
-    since: str | None = typer.Option(
-        None, "--since", metavar="T", help=f"RFC 3339 time or an age ({AGE_EXAMPLES}: that long ago)."
-    ),
-    until: str | None = typer.Option(None, "--until", metavar="T", help="RFC 3339 time or an age (exclusive)."),
-    limit: str | None = typer.Option(
+    namespace: list[str] | None = filters.NamespaceOption,
+    severity: list[str] | None = filters.SeverityOption,
+    cluster: list[str] | None = filters.ClusterOption,
+    environment: list[str] | None = filters.EnvironmentOption,
+    action_type: list[str] | None = filters.ActionTypeOption,
+    alert_name: list[str] | None = filters.AlertNameOption,
+    status: list[str] | None = filters.StatusOption,
+    since: list[str] | None = filters.SinceOption,
+    until: list[str] | None = filters.UntilOption,
+    limit: list[str] | None = typer.Option(
         None, "-l", "--limit", metavar="N", help=f"Rows per page, {LIMIT_RANGE} [default: {CLI_DEFAULT_LIMIT}]."
     ),
-    offset: str | None = typer.Option(None, "--offset", metavar="N", help="Rows to skip [default: 0]."),
-    cursor: str | None = typer.Option(
-        None, "--cursor", metavar="C", help="next_cursor of a previous page (json output)."
+    offset: list[str] | None = typer.Option(None, "--offset", metavar="N", help="Rows to skip [default: 0]."),
+    cursor: list[str] | None = typer.Option(
+        None, "--cursor", metavar="CURSOR", help="next_cursor of a previous page (json output)."
     ),
     all_rows: bool = typer.Option(False, "--all", help="Every matching incident, streamed (ignores paging)."),
+    watch: bool = typer.Option(False, "-w", "--watch", help="Then print new incidents as they commit."),
+    interval: str = typer.Option(
+        "2s", "--interval", metavar="D", help="How often --watch polls (at least 200ms) [default: 2s]."
+    ),
     output: OutputFormat = OutputOption,
     no_headers: bool = typer.Option(False, "--no-headers", help="Omit table and csv headers."),
     database_url: str | None = DatabaseUrlOption,
+    read_database_url: str | None = ReadDatabaseUrlOption,
 ) -> None:
     """List incidents, newest first."""
     from kds.query import parse_incident_query
 
-    params = {
-        "namespace": namespace,
-        "severity": severity,
-        "cluster": cluster,
-        "environment": environment,
-        "action_type": action_type,
-        "alert_name": alert_name,
-        "since": since,
-        "until": until,
-        "limit": limit,
-        "offset": offset,
-        "cursor": cursor,
-    }
-    config = settings(database_url=database_url)
-    query = parse_incident_query(
-        {k: v for k, v in params.items() if v is not None},
-        default_limit=CLI_DEFAULT_LIMIT,
-        cursor_key=config.cursor_key,
+    params = filters.filter_params(
+        namespace=namespace,
+        severity=severity,
+        cluster=cluster,
+        environment=environment,
+        action_type=action_type,
+        alert_name=alert_name,
+        status=status,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
     )
-    with session(config, read_only=True) as conn:
+    config = settings(database_url=database_url, read_database_url=read_database_url)
+    query = parse_incident_query(
+        params, default_limit=CLI_DEFAULT_LIMIT, cursor_key=config.cursor_key, repeated_lists=True
+    )
+    if watch:
+        _check_watch(output, all_rows=all_rows, offset=offset, cursor=cursor)
+        from kds.cli.watching import watch as run_watch
+        from kds.query.watch import parse_interval
+
+        run_watch(config, query, output, headers=not no_headers, interval=parse_interval(interval))
+        return
+    with session(config, read_only=True, reads=True) as conn:
         if all_rows:
             count = _write_all(conn, query, output, headers=not no_headers)
         else:
@@ -79,8 +88,36 @@ def list_incidents(
         print("no incidents found", file=sys.stderr)
 
 
+def _check_watch(output: OutputFormat, *, all_rows: bool, offset: list[str] | None, cursor: list[str] | None) -> None:
+    from kds.cli.present.formats import WATCH_FORMATS
+    from kds.errors import InvalidInput
+
+    if output not in WATCH_FORMATS:
+        names = ", ".join(f.value for f in WATCH_FORMATS)
+        raise InvalidInput.single("invalid-parameter", "output", f"--watch writes {names}; got -o {output.value}")
+    for given, name in ((all_rows, "--all"), (offset, "--offset"), (cursor, "--cursor")):
+        if given:
+            detail = f"--watch starts at the newest page; {name} does not apply"
+            raise InvalidInput.single("invalid-parameter", name, detail)
+
+
+def _table(output: OutputFormat, *, headers: bool, streaming: bool = False) -> TableWriter:
+    from kds.cli.present.table import TableWriter
+    from kds.cli.terminal import stdout_colour, stdout_width
+
+    return TableWriter(
+        sys.stdout,
+        wide=output is OutputFormat.wide,
+        headers=headers,
+        width=stdout_width(),
+        colour=stdout_colour(),
+        streaming=streaming,
+    )
+
+
 def _write_page(conn: Any, query: Any, output: OutputFormat, *, headers: bool, cursor_key: bytes) -> int:
-    from kds.cli import output as out
+    from kds.cli.present import machine
+    from kds.cli.terminal import stdout_is_terminal
     from kds.db.connection import database_errors
     from kds.query.execute import fetch_page
 
@@ -88,15 +125,18 @@ def _write_page(conn: Any, query: Any, output: OutputFormat, *, headers: bool, c
         page = fetch_page(conn, query, cursor_key)
     stdout = sys.stdout
     if output is OutputFormat.json:
-        stdout.write(page.to_json().decode() + "\n")
+        if stdout_is_terminal():
+            stdout.write(machine.json_text(page.document(), indent=True) + "\n")
+        else:
+            stdout.write(page.to_json().decode() + "\n")
     elif output is OutputFormat.yaml:
-        stdout.write(out.yaml_document(page.document()))
+        stdout.write(machine.yaml_document(page.document()))
     elif output is OutputFormat.ndjson:
-        out.write_ndjson(page.rows, out=stdout)
+        machine.write_ndjson(page.rows, out=stdout)
     elif output is OutputFormat.csv:
-        out.write_csv(page.incidents(), headers=headers, out=stdout)
+        machine.write_csv(page.incidents(), headers=headers, out=stdout)
     else:
-        out.render_table(page.incidents(), wide=output is OutputFormat.wide, headers=headers, out=stdout)
+        _table(output, headers=headers).write(page.incidents())
         if page.has_more and sys.stderr.isatty():
             shown = f"{page.offset + 1}-{page.offset + len(page.rows)}"
             print(f"showing {shown} of {page.total}; more with --offset or --all", file=sys.stderr)
@@ -104,22 +144,31 @@ def _write_page(conn: Any, query: Any, output: OutputFormat, *, headers: bool, c
 
 
 def _write_all(conn: Any, query: Any, output: OutputFormat, *, headers: bool) -> int:
-    from kds.cli import output as out
+    """Every matching row, streamed; a progress bar on stderr when the rows go to a file or a pipe."""
+    from kds.cli.present import machine
+    from kds.cli.present.progress import counted, progress_bars
+    from kds.cli.terminal import stdout_is_terminal
     from kds.db.connection import database_rows
     from kds.query.execute import stream_incidents
 
-    documents = database_rows(stream_incidents(conn, query))
     stdout = sys.stdout
-    if output is OutputFormat.json:
-        return out.write_json_array(documents, out=stdout)
-    if output is OutputFormat.ndjson:
-        return out.write_ndjson(documents, out=stdout)
-    if output is OutputFormat.csv:
-        return out.write_csv(out.parsed(documents), headers=headers, out=stdout)
-    if output is OutputFormat.yaml:
-        return out.write_yaml_list(out.parsed(documents), out=stdout)
-    rows = out.parsed(documents)
-    return out.render_table(rows, wide=output is OutputFormat.wide, headers=headers, out=stdout)
+    on_terminal = stdout_is_terminal()
+    with progress_bars() as add_bar:
+        documents = database_rows(stream_incidents(conn, query))
+        if not on_terminal:  # on a terminal the rows themselves show the progress
+            documents = counted(documents, add_bar("exporting"))
+        if output is OutputFormat.json:
+            return machine.write_json_array(documents, out=stdout, indent=on_terminal)
+        if output is OutputFormat.ndjson:
+            return machine.write_ndjson(documents, out=stdout)
+        if output is OutputFormat.csv:
+            return machine.write_csv(machine.parsed(documents), headers=headers, out=stdout)
+        if output is OutputFormat.yaml:
+            return machine.write_yaml_list(machine.parsed(documents), out=stdout)
+        return _table(output, headers=headers, streaming=True).write(machine.parsed(documents))
+
+
+app.command("summary")(summary.summarize_incidents)
 
 
 @app.command("get")
@@ -128,24 +177,29 @@ def get_incident(
     incident_id: str = typer.Argument(..., metavar="ID", hidden=True),  # described in the docstring
     output: OutputFormat = OutputOption,
     database_url: str | None = DatabaseUrlOption,
+    read_database_url: str | None = ReadDatabaseUrlOption,
 ) -> None:
     """Show the incident ID with its detail fields (labels, annotations, parameters)."""
     import orjson
 
-    from kds.cli import output as out
+    from kds.cli.present import machine
+    from kds.cli.present.detail import render_detail
+    from kds.cli.terminal import stdout_is_terminal
     from kds.db.connection import database_errors
     from kds.query import parse_incident_id
     from kds.query.execute import fetch_incident
 
     wanted = parse_incident_id(incident_id)
-    with session(settings(database_url=database_url), read_only=True) as conn, database_errors():
+    config = settings(database_url=database_url, read_database_url=read_database_url)
+    with session(config, read_only=True, reads=True) as conn, database_errors():
         document = fetch_incident(conn, wanted)
     incident = orjson.loads(document)
     if output in (OutputFormat.json, OutputFormat.ndjson):
-        sys.stdout.write(out.json_document(incident) + "\n")
+        indent = output is OutputFormat.json and stdout_is_terminal()
+        sys.stdout.write(machine.json_text(incident, indent=indent) + "\n")
     elif output is OutputFormat.yaml:
-        sys.stdout.write(out.yaml_document(incident))
+        sys.stdout.write(machine.yaml_document(incident))
     elif output is OutputFormat.csv:
-        out.write_csv([incident], headers=True, out=sys.stdout)
+        machine.write_csv([incident], headers=True, out=sys.stdout)
     else:
-        out.render_detail(incident, out=sys.stdout)
+        render_detail(incident, out=sys.stdout)
