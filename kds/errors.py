@@ -1,6 +1,6 @@
 """The error vocabulary shared by every front end.
 
-Each expected failure carries a *slug* from the SPEC (section 3 and 5.2) and a human detail
+Each expected failure carries a *slug* and a human detail
 that names the value received. Front ends map the classes to exit codes (CLI) or HTTP
 statuses (server); nothing here knows about either.
 """
@@ -62,6 +62,15 @@ class ServiceUnavailable(KdsError):
     """The database cannot be reached, the pool is exhausted, or the process is shutting down."""
 
     slug = "service-unavailable"
+
+
+class ConnectionFailed(ServiceUnavailable):
+    """A connection attempt failed; ``cause`` is a :class:`kds.db.failures.Cause` value (refused, ...)."""
+
+    def __init__(self, detail: str, cause: str, fix: str = "") -> None:
+        super().__init__(detail)
+        self.cause = cause
+        self.fix = fix
 
 
 class QueryTimeout(KdsError):

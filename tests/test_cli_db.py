@@ -47,7 +47,7 @@ def test_bad_environment_value_exits_2_naming_the_variable(database_url: str, mo
 def test_unreachable_database_exits_1_with_one_line() -> None:
     result = runner.invoke(app, ["db", "status", "--database-url", "postgresql://kds@127.0.0.1:1/kds"])
     assert result.exit_code == 1
-    assert result.stderr == "service-unavailable: the database is unreachable\n"
+    assert result.stderr == "service-unavailable: cannot connect to kds@127.0.0.1:1/kds: connection refused\n"
     assert result.stdout == ""
 
 

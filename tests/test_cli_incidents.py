@@ -290,7 +290,7 @@ def test_invalid_input_exits_2_with_the_slug(database_url: str, args: list[str],
 def test_unreachable_database_exits_1_with_one_line() -> None:
     result = runner.invoke(app, ["incidents", "list", "--database-url", "postgresql://kds@127.0.0.1:1/kds"])
     assert (result.exit_code, result.stdout) == (1, "")
-    assert result.stderr == "service-unavailable: the database is unreachable\n"
+    assert result.stderr == "service-unavailable: cannot connect to kds@127.0.0.1:1/kds: connection refused\n"
 
 
 def test_get_shows_detail_fields_as_objects(database_url: str) -> None:
@@ -353,7 +353,7 @@ def test_statement_timeout_exits_1(database_url: str, monkeypatch: pytest.Monkey
 
 
 def test_existing_deployment_never_migrated(empty_database_url: str) -> None:
-    from tests.test_migrations import LEGACY_SCHEMA
+    from tests.legacy_schema import LEGACY_SCHEMA
 
     with psycopg.connect(empty_database_url, autocommit=True) as conn:
         conn.execute(LEGACY_SCHEMA)

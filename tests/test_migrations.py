@@ -1,9 +1,13 @@
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
+import pytest
 
 from kds.db import migrate
 from kds.db.schema import INDEXES, TABLES
+from tests.legacy_schema import LEGACY_SCHEMA, insert_incident
+from tests.migration_files import edit, editable_migrations
 
 COLUMNS_SQL = """
 SELECT table_name, column_name, data_type, character_maximum_length, numeric_precision,
@@ -27,21 +31,6 @@ def expected_catalogue() -> dict[str, list[tuple]]:
         table: [(c.name, c.data_type, c.length, c.precision, c.nullable) for c in columns]
         for table, columns in TABLES.items()
     }
-
-
-def insert_incident(conn: psycopg.Connection, when: datetime) -> int:
-    rr = conn.execute(
-        "INSERT INTO resource_references (resource_uid, api_version, kind, name, namespace)"
-        " VALUES (gen_random_uuid()::text, 'apps/v1', 'Deployment', 'web-' || gen_random_uuid(), 'default')"
-        " RETURNING id"
-    ).fetchone()[0]
-    ah = conn.execute("INSERT INTO action_histories (resource_id) VALUES (%s) RETURNING id", (rr,)).fetchone()[0]
-    return conn.execute(
-        "INSERT INTO resource_action_traces (action_history_id, action_id, action_timestamp, alert_name,"
-        " alert_severity, model_used, model_confidence, action_type)"
-        " VALUES (%s, 'a1', %s, 'HighMemory', 'high', 'gpt', 0.9, 'restart_pod') RETURNING id",
-        (ah, when),
-    ).fetchone()[0]
 
 
 def test_migrate_creates_exactly_the_spec_schema(empty_database_url: str) -> None:
@@ -101,35 +90,6 @@ def test_insert_five_years_ahead_lands_in_the_default_partition(db: psycopg.Conn
     assert where_now == "resource_action_traces_" + datetime.now(UTC).strftime("%Y_%m")
 
 
-LEGACY_SCHEMA = """
-CREATE TABLE resource_references (
-    id bigserial PRIMARY KEY, resource_uid varchar(36) UNIQUE NOT NULL, api_version varchar(100) NOT NULL,
-    kind varchar(100) NOT NULL, name varchar(253) NOT NULL, namespace varchar(63),
-    created_at timestamptz DEFAULT now(), deleted_at timestamptz, last_seen timestamptz DEFAULT now(),
-    owner_team text DEFAULT 'sre', UNIQUE (namespace, kind, name));
-CREATE TABLE action_histories (
-    id bigserial PRIMARY KEY, resource_id bigint NOT NULL UNIQUE REFERENCES resource_references(id) ON DELETE CASCADE,
-    total_actions int DEFAULT 0, last_action_at timestamptz, created_at timestamptz DEFAULT now(),
-    updated_at timestamptz DEFAULT now(), max_actions int DEFAULT 10, cooldown_minutes int DEFAULT 5);
-CREATE TABLE resource_action_traces (
-    id bigserial, action_history_id bigint NOT NULL REFERENCES action_histories(id),
-    action_id varchar(64) NOT NULL, correlation_id varchar(64), action_timestamp timestamptz NOT NULL,
-    execution_start_time timestamptz, execution_end_time timestamptz, execution_duration_ms int,
-    alert_name varchar(200) NOT NULL, alert_severity varchar(20) NOT NULL, alert_labels jsonb,
-    alert_annotations jsonb, alert_firing_time timestamptz, alert_fingerprint varchar(64),
-    cluster_name varchar(100), environment varchar(20), model_used varchar(100) NOT NULL,
-    model_confidence numeric(4,3) NOT NULL, model_reasoning text, action_type varchar(50) NOT NULL,
-    action_parameters jsonb, execution_status varchar(20) DEFAULT 'pending', execution_error text,
-    effectiveness_score numeric(4,3), created_at timestamptz DEFAULT now(), updated_at timestamptz DEFAULT now(),
-    rollback_action_id varchar(64), PRIMARY KEY (id, action_timestamp)
-) PARTITION BY RANGE (action_timestamp);
-CREATE TABLE resource_action_traces_y2026m11 PARTITION OF resource_action_traces
-    FOR VALUES FROM ('2026-11-01 00:00:00+00') TO ('2026-12-01 00:00:00+00');
-CREATE TABLE resource_action_traces_y2026m12 PARTITION OF resource_action_traces
-    FOR VALUES FROM ('2026-12-01 00:00:00+00') TO ('2027-01-01 00:00:00+00');
-"""
-
-
 def test_migrate_an_existing_deployment_without_loss(empty_database_url: str) -> None:
     with psycopg.connect(empty_database_url, autocommit=True) as conn:
         conn.execute(LEGACY_SCHEMA)
@@ -172,3 +132,50 @@ def test_concurrent_migrations_apply_once(empty_database_url: str) -> None:
         results = list(pool.map(lambda _: run(), range(3)))
     # Each migration is applied by exactly one of the runners (which one may differ per migration).
     assert sorted(m for applied in results for m in applied) == ["0001_base_schema", "0002_incident_indexes"]
+
+
+CHANGED_DETAIL = (
+    "{names} {verb} changed after being applied to this database; restore the file as it was applied "
+    "and put schema changes in a new migration"
+)
+
+
+def test_migrate_refuses_an_applied_migration_whose_file_changed(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from kds.cli.app import app
+
+    folder = editable_migrations(tmp_path / "migrations", monkeypatch)
+    edit(folder / "0001_base_schema.sql")
+    (folder / "0003_extra.sql").write_text("CREATE TABLE kds_not_applied (id int);\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["db", "migrate", "--database-url", database_url])
+    detail = CHANGED_DETAIL.format(names="0001_base_schema.sql", verb="was")
+    assert (result.exit_code, result.stdout, result.stderr) == (1, "", f"migration-changed: {detail}\n")
+    with psycopg.connect(database_url) as conn:  # nothing applied, not even the new migration
+        assert conn.execute("SELECT to_regclass('kds_not_applied')").fetchone() == (None,)
+        assert migrate.applied_versions(conn) == ["0001", "0002"]
+        assert [m.filename for m in migrate.changed_migrations(conn)] == ["0001_base_schema.sql"]
+
+
+def test_every_changed_migration_is_named(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = editable_migrations(tmp_path / "migrations", monkeypatch)
+    edit(folder / "0001_base_schema.sql")
+    edit(folder / "0002_incident_indexes.sql")
+    with psycopg.connect(database_url) as conn, pytest.raises(migrate.MigrationChanged) as caught:
+        migrate.migrate(conn)
+    assert caught.value.detail == CHANGED_DETAIL.format(
+        names="0001_base_schema.sql, 0002_incident_indexes.sql", verb="were"
+    )
+
+
+def test_unchanged_copy_of_the_files_migrates_as_before(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = editable_migrations(tmp_path / "migrations", monkeypatch)
+    (folder / "0003_extra.sql").write_text("CREATE TABLE kds_extra (id int);\n", encoding="utf-8")
+    with psycopg.connect(database_url) as conn:
+        assert migrate.changed_migrations(conn) == []
+        assert migrate.migrate(conn) == ["0003_extra"]
+        assert migrate.recorded_checksums(conn)["0003"] == migrate.available_migrations()[-1].checksum

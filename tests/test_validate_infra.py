@@ -21,14 +21,15 @@ from psycopg.conninfo import make_conninfo
 from typer.testing import CliRunner, Result
 
 from kds.checks import catalogue, present
-from kds.checks.database import check_database_connection
+from kds.checks.connection import check_database_connection
 from kds.checks.environment import check_requirements
 from kds.checks.runner import Check, Context, Status, ensure_connection, passed, run_checks
 from kds.cli.app import app
 from kds.db import migrate
 from kds.db.schema import INDEXES
+from tests.legacy_schema import LEGACY_SCHEMA, insert_incident
+from tests.migration_files import edit, editable_migrations
 from tests.pg import PgCluster
-from tests.test_migrations import LEGACY_SCHEMA, insert_incident
 
 runner = CliRunner()
 UNREACHABLE = "postgresql://kds@127.0.0.1:1/kds"
@@ -175,7 +176,7 @@ def test_dropped_column(database_url: str, db: psycopg.Connection) -> None:
     assert statuses(checks) == all_pass_but(required_columns="fail")
     assert checks["required-columns"]["message"] == "missing column(s): notification_audit.recipient"
     assert checks["required-columns"]["fix"] == (
-        "add the missing columns with the types of SPEC 2.1 (ALTER TABLE ... ADD COLUMN ...)"
+        "add the missing columns (ALTER TABLE ... ADD COLUMN ...): notification_audit.recipient character varying(255)"
     )
 
 
@@ -227,6 +228,35 @@ def test_pending_migration(database_url: str, db: psycopg.Connection) -> None:
     assert checks["schema-version"]["message"] == "1 pending migration(s): 0002_incident_indexes"
     assert checks["schema-version"]["fix"] == (
         "run `kds db migrate` against this database (for example from the Kubernetes migration Job)"
+    )
+
+
+CHANGED_FIX = (
+    "restore the migration files as they were applied (deploy the kds release that applied them); "
+    "put schema changes in a new migration"
+)
+
+
+def test_changed_migration_fails_with_a_fix(
+    database_url: str, db: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = editable_migrations(tmp_path / "migrations", monkeypatch)
+    edit(folder / "0002_incident_indexes.sql")
+    result, checks = validate(database_url)
+    assert result.exit_code == 1
+    assert statuses(checks) == all_pass_but(schema_version="fail")
+    assert checks["schema-version"]["message"] == (
+        "migration file(s) changed after being applied: 0002_incident_indexes.sql"
+    )
+    assert checks["schema-version"]["fix"] == CHANGED_FIX
+    # A changed file and a pending migration: both named, both fixes given.
+    edit(folder / "0001_base_schema.sql")
+    db.execute("DELETE FROM kds_schema_migrations WHERE version = '0002'")
+    _, checks = validate(database_url, "--only", "schema-version")
+    assert (checks["schema-version"]["message"], checks["schema-version"]["fix"]) == (
+        "migration file(s) changed after being applied: 0001_base_schema.sql; "
+        "1 pending migration(s): 0002_incident_indexes",
+        f"{CHANGED_FIX}; run `kds db migrate` against this database (for example from the Kubernetes migration Job)",
     )
 
 
@@ -485,8 +515,8 @@ def test_plain_text_output_when_not_a_terminal(database_url: str, db: psycopg.Co
     assert result.exit_code == 1
     assert result.stdout == (
         "FAIL  required-columns  missing column(s): notification_audit.recipient\n"
-        "                        fix: add the missing columns with the types of SPEC 2.1 "
-        "(ALTER TABLE ... ADD COLUMN ...)\n"
+        "                        fix: add the missing columns (ALTER TABLE ... ADD COLUMN ...): "
+        "notification_audit.recipient character varying(255)\n"
         "SKIP  server            skipped: no --server-url given\n"
         "FAILED: 2 checks, 0 passed, 0 warned, 1 failed, 1 skipped\n"
     )

@@ -1,8 +1,8 @@
-"""The one list of checks of ``kds validate-infra`` (SPEC 6), in the order they run."""
+"""The one list of checks of ``kds validate-infra`` (docs/validate-infra.md), in the order they run."""
 
 from __future__ import annotations
 
-from kds.checks import database, environment
+from kds.checks import connection, environment, partitions, privileges, schema
 from kds.checks.runner import Check, CheckResult, Context
 
 
@@ -12,13 +12,13 @@ def _reported_by_runner(context: Context) -> CheckResult:  # pragma: no cover - 
 
 CHECKS: tuple[Check, ...] = (
     Check("database-connection", "Database connection", _reported_by_runner, opens_connection=True),
-    Check("database-version", "PostgreSQL version", database.check_database_version, needs_database=True),
-    Check("schema-version", "Schema migrations", database.check_schema_version, needs_database=True),
-    Check("required-tables", "Required tables", database.check_required_tables, needs_database=True),
-    Check("required-columns", "Required columns", database.check_required_columns, needs_database=True),
-    Check("required-indexes", "Required indexes", database.check_required_indexes, needs_database=True),
-    Check("partitions", "Incident partitions", database.check_partitions, needs_database=True),
-    Check("privileges", "Role privileges", database.check_privileges, needs_database=True),
+    Check("database-version", "PostgreSQL version", connection.check_database_version, needs_database=True),
+    Check("schema-version", "Schema migrations", schema.check_schema_version, needs_database=True),
+    Check("required-tables", "Required tables", schema.check_required_tables, needs_database=True),
+    Check("required-columns", "Required columns", schema.check_required_columns, needs_database=True),
+    Check("required-indexes", "Required indexes", schema.check_required_indexes, needs_database=True),
+    Check("partitions", "Incident partitions", partitions.check_partitions, needs_database=True),
+    Check("privileges", "Role privileges", privileges.check_privileges, needs_database=True),
     # Importing every dependency of a cold container can take seconds on a busy CI runner; it cannot hang.
     Check(
         "python-dependencies",
@@ -32,7 +32,7 @@ CHECKS: tuple[Check, ...] = (
 
 CHECK_IDS: tuple[str, ...] = tuple(check.id for check in CHECKS)
 
-connect = database.open_database
+connect = connection.open_database
 """The connector the runner uses to open the database connection that the checks share."""
 
 

@@ -1,4 +1,4 @@
-"""Presenters of check outcomes: a rich table or plain lines, SPEC 6 JSON, JUnit XML."""
+"""Presenters of check outcomes: a rich table or plain lines, JSON, JUnit XML (docs/validate-infra.md)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def summary_line(outcomes: Sequence[Outcome], *, strict: bool = False) -> str:
 
 
 def to_document(outcomes: Sequence[Outcome]) -> dict[str, Any]:
-    """The SPEC 6 JSON document."""
+    """The JSON document: ``{"checks": [...], "summary": {...}}`` (docs/validate-infra.md)."""
     return {
         "checks": [
             {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kds.errors import KdsError, QueryTimeout, ServiceUnavailable
+from kds.errors import ConfigurationError, ConnectionFailed, KdsError, QueryTimeout, ServiceUnavailable
 
 if TYPE_CHECKING:
     import psycopg
@@ -32,6 +32,47 @@ def connection_kwargs(
     }
 
 
+def describe_target(url: str) -> str:
+    """``user@host:port/dbname`` of a URL or conninfo string, never its password."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        parts = conninfo_to_dict(url)
+    except Exception:
+        return "the configured database"
+    host = str(parts.get("host") or "localhost")
+    if host.startswith("/"):
+        host = f"socket {host}"
+    port = f":{parts['port']}" if parts.get("port") else ""
+    user = f"{parts['user']}@" if parts.get("user") else ""
+    dbname = f"/{parts['dbname']}" if parts.get("dbname") else ""
+    return f"{user}{host}{port}{dbname}"
+
+
+def check_url(url: str) -> None:
+    """Raise :class:`ConfigurationError` (``invalid-parameter``) unless ``url`` is a PostgreSQL URL or conninfo."""
+    from kds.db.failures import url_problem
+
+    problem = url_problem(url)
+    if problem is not None:
+        raise ConfigurationError(problem)
+
+
+def connection_failed(url: str, exc: BaseException, connect_kwargs: dict[str, Any]) -> ConnectionFailed:
+    """``cannot connect to user@host:port/dbname: <reason>`` for a failed attempt, with its cause.
+
+    ``connect_kwargs`` are those of the failed attempt: a rejection without SQLSTATE is asked
+    again with them (:func:`kds.db.failures.classify`).
+    """
+    from psycopg.conninfo import make_conninfo
+
+    from kds.db.failures import classify
+
+    conninfo = make_conninfo(url, **connect_kwargs)
+    failure = classify(exc, conninfo=conninfo, timeout=float(connect_kwargs.get("connect_timeout", 5)))
+    return ConnectionFailed(f"cannot connect to {describe_target(url)}: {failure.reason}", failure.cause, failure.fix)
+
+
 def connect(
     url: str,
     *,
@@ -41,9 +82,14 @@ def connect(
     read_only: bool = False,
     autocommit: bool = False,
 ) -> psycopg.Connection:
-    """Open a synchronous connection; failures become :class:`ServiceUnavailable`."""
+    """Open a synchronous connection.
+
+    An unusable URL raises :class:`ConfigurationError`; a failed attempt :class:`ConnectionFailed`
+    naming the cause (see :mod:`kds.db.failures`).
+    """
     import psycopg
 
+    check_url(url)
     kwargs = connection_kwargs(
         application_name=application_name,
         statement_timeout=statement_timeout,
@@ -52,12 +98,17 @@ def connect(
     )
     try:
         return psycopg.connect(url, autocommit=autocommit, **kwargs)
+    except psycopg.OperationalError as exc:
+        raise connection_failed(url, exc, kwargs) from exc
     except psycopg.Error as exc:
         raise translate_error(exc) from exc
 
 
 def translate_error(exc: BaseException) -> KdsError:
-    """Map a driver exception to the SPEC's error vocabulary, without leaking driver text."""
+    """Map a driver exception to kds's error vocabulary (:mod:`kds.errors`), without leaking driver text.
+
+    A lost or refused connection keeps its cause (:func:`kds.db.failures.classify`).
+    """
     import psycopg
     from psycopg import errors as pg_errors
 
@@ -65,6 +116,11 @@ def translate_error(exc: BaseException) -> KdsError:
         return exc
     if isinstance(exc, pg_errors.QueryCanceled):
         return QueryTimeout("the query took longer than the statement timeout")
-    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+    if isinstance(exc, psycopg.OperationalError):
+        from kds.db.failures import classify
+
+        failure = classify(exc)
+        return ConnectionFailed(failure.reason, failure.cause, failure.fix)
+    if isinstance(exc, psycopg.InterfaceError):
         return ServiceUnavailable("the database is unreachable")
     return KdsError("the database reported an unexpected error")

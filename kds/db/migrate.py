@@ -1,4 +1,8 @@
-"""Versioned, idempotent migrations recorded in ``kds_schema_migrations``."""
+"""Versioned, idempotent migrations recorded in ``kds_schema_migrations``.
+
+Each record keeps the SHA-256 of the file as applied; a file changed afterwards is an error
+(:class:`MigrationChanged`), never silently skipped or re-applied.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,11 @@ from typing import TYPE_CHECKING
 
 from psycopg import sql
 
+from kds.errors import KdsError
+
 if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
     import psycopg
 
 MIGRATIONS_TABLE = "kds_schema_migrations"
@@ -41,10 +49,34 @@ class Migration:
     def id(self) -> str:
         return f"{self.version}_{self.name}"
 
+    @property
+    def filename(self) -> str:
+        return f"{self.id}.sql"
+
+
+class MigrationChanged(KdsError):
+    """An applied migration's file no longer matches the checksum recorded when it was applied."""
+
+    slug = "migration-changed"
+
+    def __init__(self, changed: list[Migration]) -> None:
+        self.changed = changed
+        names = ", ".join(migration.filename for migration in changed)
+        verb = "was" if len(changed) == 1 else "were"
+        super().__init__(
+            f"{names} {verb} changed after being applied to this database; restore the file as it was applied "
+            "and put schema changes in a new migration"
+        )
+
+
+def migrations_folder() -> Traversable:
+    """Where the migration files live (the ``kds.db.migrations`` package)."""
+    return resources.files("kds.db.migrations")
+
 
 def available_migrations() -> list[Migration]:
     """Every migration shipped with kds, in order."""
-    folder = resources.files("kds.db.migrations")
+    folder = migrations_folder()
     migrations = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".sql"):
@@ -53,13 +85,24 @@ def available_migrations() -> list[Migration]:
     return migrations
 
 
-def applied_versions(conn: psycopg.Connection) -> list[str]:
-    """Versions recorded as applied; an empty list when kds never migrated this database."""
+def recorded_checksums(conn: psycopg.Connection) -> dict[str, str]:
+    """Version → checksum of every migration recorded as applied (in order); empty when kds never migrated."""
     exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (MIGRATIONS_TABLE,)).fetchone()
     if not exists or not exists[0]:
-        return []
-    rows = conn.execute(sql.SQL("SELECT version FROM {} ORDER BY version").format(_TABLE)).fetchall()
-    return [row[0] for row in rows]
+        return {}
+    rows = conn.execute(sql.SQL("SELECT version, checksum FROM {} ORDER BY version").format(_TABLE)).fetchall()
+    return {version: checksum for version, checksum in rows}
+
+
+def applied_versions(conn: psycopg.Connection) -> list[str]:
+    """Versions recorded as applied; an empty list when kds never migrated this database."""
+    return list(recorded_checksums(conn))
+
+
+def changed_migrations(conn: psycopg.Connection) -> list[Migration]:
+    """Applied migrations whose file differs from the checksum recorded when they were applied."""
+    recorded = recorded_checksums(conn)
+    return [m for m in available_migrations() if m.version in recorded and recorded[m.version] != m.checksum]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +124,16 @@ def migrate(conn: psycopg.Connection) -> list[str]:
     """Apply every pending migration, each in its own transaction; return the ids applied.
 
     Concurrent callers serialise on an advisory lock, so two processes starting at once apply
-    each migration exactly once.
+    each migration exactly once. Raises :class:`MigrationChanged` (applying nothing) when an
+    applied migration's file has changed since.
     """
     applied: list[str] = []
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_LOCK_KEY,))
         conn.execute(_CREATE_TABLE)
+        changed = changed_migrations(conn)
+    if changed:
+        raise MigrationChanged(changed)
     for migration in available_migrations():
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_LOCK_KEY,))
