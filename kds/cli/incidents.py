@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from kds.cli.common import DatabaseUrlOption, reports_errors, session, settings
+from kds.cli.common import (
+    CaFileOption,
+    DatabaseUrlOption,
+    ServerUrlOption,
+    TokenFileOption,
+    reports_errors,
+    source_settings,
+)
 from kds.cli.output import OutputFormat
+
+if TYPE_CHECKING:
+    from kds.cli.sources import IncidentSource
 
 app = typer.Typer(help="Inspect incidents straight from the database.", no_args_is_help=True)
 
@@ -33,10 +44,12 @@ def list_incidents(
     output: OutputFormat = OutputOption,
     no_headers: bool = typer.Option(False, "--no-headers", help="Omit table and csv headers."),
     database_url: str | None = DatabaseUrlOption,
+    server_url: str | None = ServerUrlOption,
+    token_file: Path | None = TokenFileOption,
+    ca_file: Path | None = CaFileOption,
 ) -> None:
     """List incidents, newest first."""
-    from kds.query import parse_incident_query
-    from kds.query.vocabulary import CLI_DEFAULT_LIMIT
+    from kds.cli.sources import open_source
 
     params = {
         "namespace": namespace,
@@ -51,30 +64,24 @@ def list_incidents(
         "offset": offset,
         "cursor": cursor,
     }
-    config = settings(database_url=database_url)
-    query = parse_incident_query(
-        {k: v for k, v in params.items() if v is not None},
-        default_limit=CLI_DEFAULT_LIMIT,
-        cursor_key=config.cursor_key,
-    )
-    with session(config, read_only=True) as conn:
+    config = source_settings(database_url=database_url, server_url=server_url, token_file=token_file, ca_file=ca_file)
+    source = open_source(config)
+    try:
+        query = source.list_query({k: v for k, v in params.items() if v is not None})
         if all_rows:
-            count = _write_all(conn, query, output, headers=not no_headers)
+            count = _write_all(source, query, output, headers=not no_headers)
         else:
-            count = _write_page(conn, query, output, headers=not no_headers, cursor_key=config.cursor_key)
+            count = _write_page(source, query, output, headers=not no_headers)
+    finally:
+        source.close()
     if count == 0:
         print("no incidents found", file=sys.stderr)
 
 
-def _write_page(conn: Any, query: Any, output: OutputFormat, *, headers: bool, cursor_key: bytes) -> int:
+def _write_page(source: IncidentSource, query: Any, output: OutputFormat, *, headers: bool) -> int:
     from kds.cli import output as out
-    from kds.db.connection import translate_error
-    from kds.query.execute import fetch_page
 
-    try:
-        page = fetch_page(conn, query, cursor_key)
-    except Exception as exc:
-        raise translate_error(exc) from exc
+    page = source.page(query)
     stdout = sys.stdout
     if output is OutputFormat.json:
         stdout.write(page.to_json().decode() + "\n")
@@ -92,26 +99,21 @@ def _write_page(conn: Any, query: Any, output: OutputFormat, *, headers: bool, c
     return len(page.rows)
 
 
-def _write_all(conn: Any, query: Any, output: OutputFormat, *, headers: bool) -> int:
+def _write_all(source: IncidentSource, query: Any, output: OutputFormat, *, headers: bool) -> int:
     from kds.cli import output as out
-    from kds.db.connection import translate_error
-    from kds.query.execute import stream_incidents
 
-    documents = stream_incidents(conn, query)
+    documents = source.export(query)
     stdout = sys.stdout
-    try:
-        if output is OutputFormat.json:
-            return out.write_json_array(documents, out=stdout)
-        if output is OutputFormat.ndjson:
-            return out.write_ndjson(documents, out=stdout)
-        if output is OutputFormat.csv:
-            return out.write_csv(out.parsed(documents), headers=headers, out=stdout)
-        if output is OutputFormat.yaml:
-            return out.write_yaml_list(out.parsed(documents), out=stdout)
-        rows = out.parsed(documents)
-        return out.render_table(rows, wide=output is OutputFormat.wide, headers=headers, out=stdout)
-    except Exception as exc:
-        raise translate_error(exc) from exc
+    if output is OutputFormat.json:
+        return out.write_json_array(documents, out=stdout)
+    if output is OutputFormat.ndjson:
+        return out.write_ndjson(documents, out=stdout)
+    if output is OutputFormat.csv:
+        return out.write_csv(out.parsed(documents), headers=headers, out=stdout)
+    if output is OutputFormat.yaml:
+        return out.write_yaml_list(out.parsed(documents), out=stdout)
+    rows = out.parsed(documents)
+    return out.render_table(rows, wide=output is OutputFormat.wide, headers=headers, out=stdout)
 
 
 @app.command("get")
@@ -120,22 +122,22 @@ def get_incident(
     incident_id: str = typer.Argument(..., metavar="ID", help="Incident id."),
     output: OutputFormat = OutputOption,
     database_url: str | None = DatabaseUrlOption,
+    server_url: str | None = ServerUrlOption,
+    token_file: Path | None = TokenFileOption,
+    ca_file: Path | None = CaFileOption,
 ) -> None:
     """Show one incident with its detail fields (labels, annotations, parameters)."""
-    import orjson
-
     from kds.cli import output as out
-    from kds.db.connection import translate_error
+    from kds.cli.sources import open_source
     from kds.query import parse_incident_id
-    from kds.query.execute import fetch_incident
 
+    config = source_settings(database_url=database_url, server_url=server_url, token_file=token_file, ca_file=ca_file)
     wanted = parse_incident_id(incident_id)
-    with session(settings(database_url=database_url), read_only=True) as conn:
-        try:
-            document = fetch_incident(conn, wanted)
-        except Exception as exc:
-            raise translate_error(exc) from exc
-    incident = orjson.loads(document)
+    source = open_source(config)
+    try:
+        incident = source.get(wanted)
+    finally:
+        source.close()
     if output in (OutputFormat.json, OutputFormat.ndjson):
         sys.stdout.write(out.json_document(incident) + "\n")
     elif output is OutputFormat.yaml:

@@ -136,11 +136,10 @@ class Client:
         return problem_error(response.status_code, body, self.base_url, _retry_after(response.headers))
 
     def _retry_or_raise(self, error: KdsError, attempt: int) -> None:
-        if isinstance(error, ServerProblem) and error.status == 503 and error.retry_after is not None:
-            if attempt < RETRIES:
-                self._sleep(min(error.retry_after, LONGEST_RETRY_AFTER))
-                return
-        raise error
+        retryable = isinstance(error, ServerProblem) and error.status == 503 and error.retry_after is not None
+        if not retryable or attempt >= RETRIES:
+            raise error
+        self._sleep(min(error.retry_after or 0.0, LONGEST_RETRY_AFTER))
 
     @contextmanager
     def errors(self) -> Iterator[None]:

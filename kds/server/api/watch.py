@@ -125,7 +125,8 @@ async def _stream(request: Request, watch: Watch, interval: float) -> None:
         try:
             documents = await _poll(request, watch)
         except Exception as error:  # the database went away: end cleanly, the client resumes
-            event(logging.WARNING, "watch ended: poll failed", request_id=request_ids.of(request), error=type(error).__name__)
+            rid = request_ids.of(request)
+            event(logging.WARNING, "watch ended: poll failed", request_id=rid, error=type(error).__name__)
             ended = "poll-failed"
             break
         if documents or monotonic() - last_sent >= quiet_limit:

@@ -1,0 +1,181 @@
+"""Remote mode (docs/remote.md): the CLI through a real ``kds serve`` writes what the direct mode writes.
+
+One database and one server per module; every format and several filter sets are compared byte for
+byte with the direct mode, and each error path is checked for its message and exit code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kds.cli.app import app
+from tests import remote
+from tests.pg import PgCluster
+from tests.serving import Server, free_port, running
+
+runner = CliRunner()
+
+FORMATS = ["json", "yaml", "csv", "ndjson", "table", "wide"]
+FILTER_SETS = [
+    [],
+    ["-n", "payments", "-l", "5"],
+    ["-s", "critical", "-l", "7", "--offset", "2"],
+    ["-n", "支付服务", "--since", "2026-11-01T13:00:00Z", "--until", "2026-11-01T20:00:00Z"],
+    ["--alert-name", "ระบบ🔥ล่ม", "-e", "production", "--no-headers"],
+    ["-n", "nowhere"],
+]
+
+
+@pytest.fixture(scope="module")
+def dataset(pg_cluster: PgCluster) -> Iterator[str]:
+    with pg_cluster.fresh_database() as url:
+        remote.seed(url)
+        yield url
+
+
+@pytest.fixture(scope="module")
+def server(dataset: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    log = tmp_path_factory.mktemp("remote") / "serve.log"
+    with running(dataset, "--shutdown-delay", "0", log_path=log) as served:
+        yield served
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, bytes, str]:
+    result = runner.invoke(app, list(args), env={"COLUMNS": "200", "NO_COLOR": "1", **(env or {})})
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout_bytes, result.stderr
+
+
+def both(dataset: str, server: Server, *args: str) -> tuple[tuple[int, bytes, str], tuple[int, bytes, str]]:
+    direct = invoke(*args, "--database-url", dataset)
+    through = invoke(*args, "--server-url", server.base_url)
+    return direct, through
+
+
+@pytest.mark.parametrize("output", FORMATS)
+def test_list_pages_are_byte_for_byte_the_direct_mode(dataset: str, server: Server, output: str) -> None:
+    for filters in FILTER_SETS:
+        direct, through = both(dataset, server, "incidents", "list", "-o", output, *filters)
+        assert direct[0] == 0, direct[2]
+        assert through == direct, (output, filters)
+        assert direct[1] or "no incidents found" in direct[2]
+
+
+@pytest.mark.parametrize("output", FORMATS)
+def test_list_all_is_byte_for_byte_the_direct_mode(dataset: str, server: Server, output: str) -> None:
+    for filters in (FILTER_SETS[0], FILTER_SETS[3], FILTER_SETS[5]):
+        filters = [f for f in filters if f not in ("-l", "5", "--offset", "2")]
+        direct, through = both(dataset, server, "incidents", "list", "--all", "-o", output, *filters)
+        assert direct[0] == 0, direct[2]
+        assert through == direct, (output, filters)
+
+
+@pytest.mark.parametrize("output", FORMATS)
+def test_get_is_byte_for_byte_the_direct_mode(dataset: str, server: Server, output: str) -> None:
+    direct, through = both(dataset, server, "incidents", "get", "3", "-o", output)
+    assert direct[0] == 0 and direct[1]
+    assert through == direct
+
+
+def test_keyset_cursor_from_a_remote_page_continues_remotely(dataset: str, server: Server) -> None:
+    import orjson
+
+    code, first, _ = invoke("incidents", "list", "-o", "json", "-l", "4", "--server-url", server.base_url)
+    cursor = orjson.loads(first)["pagination"]["next_cursor"]
+    assert code == 0 and cursor
+    direct, through = both(dataset, server, "incidents", "list", "-o", "json", "-l", "4", "--cursor", cursor)
+    assert through == direct
+    assert [i["id"] for i in orjson.loads(through[1])["data"]] == [56, 55, 54, 53]
+
+
+def test_not_found_is_the_direct_modes_message_and_exit_code(dataset: str, server: Server) -> None:
+    direct, through = both(dataset, server, "incidents", "get", "999999")
+    assert direct == (1, b"", "not-found: incident 999999 does not exist\n")
+    assert through == direct
+
+
+def test_invalid_input_is_rejected_before_anything_is_sent(server: Server) -> None:
+    code, out, err = invoke("incidents", "list", "-l", "0", "--server-url", "http://127.0.0.1:9")
+    assert (code, out, err) == (2, b"", "invalid-limit: limit must be between 1 and 1000, got 0\n")
+
+
+def test_a_400_problem_from_the_server_exits_2_with_its_slug_and_detail(dataset: str, server: Server) -> None:
+    """The cursor is signed with the server's key, so the server checks it: its 400 answer is exit 2."""
+    direct, through = both(dataset, server, "incidents", "list", "--cursor", "forged.cursor")
+    assert through == (2, b"", "invalid-cursor: cursor was not issued by kds or was altered: got 'forged.cursor'\n")
+    assert through == direct
+
+
+def test_database_and_server_together_are_invalid(dataset: str, server: Server) -> None:
+    expected = (
+        "invalid-parameter: give either a database (--database-url, KDS_DATABASE_URL) or a server "
+        "(--server-url, KDS_SERVER_URL), not both\n"
+    )
+    by_options = invoke("incidents", "list", "--database-url", dataset, "--server-url", server.base_url)
+    by_variables = invoke("incidents", "get", "1", env={"KDS_DATABASE_URL": dataset, "KDS_SERVER_URL": server.base_url})
+    assert by_options == (2, b"", expected)
+    assert by_variables == (2, b"", expected)
+
+
+def test_server_url_must_be_http_or_https() -> None:
+    code, out, err = invoke("incidents", "list", "--server-url", "ftp://example.com")
+    assert (code, out) == (2, b"")
+    assert err == (
+        "invalid-parameter: --server-url=ftp://example.com: must be an http:// or https:// URL with a host, "
+        "e.g. https://kds.example.com\n"
+    )
+
+
+def test_refused_connection_is_one_line_exit_1() -> None:
+    port = free_port()
+    code, out, err = invoke("incidents", "list", "--server-url", f"http://127.0.0.1:{port}")
+    assert (code, out) == (1, b"")
+    assert err == (
+        f"server-unreachable: connection to 127.0.0.1:{port} refused; "
+        f"is kds serve running at http://127.0.0.1:{port}?\n"
+    )
+
+
+def test_unknown_host_is_one_line_exit_1() -> None:
+    code, out, err = invoke("incidents", "list", "--server-url", "http://kds.invalid:8080")
+    assert (code, out) == (1, b"")
+    assert err.startswith("server-unreachable: cannot resolve the host of http://kds.invalid:8080 (")
+    assert err.count("\n") == 1
+
+
+def test_a_server_that_does_not_answer_times_out_exit_1() -> None:
+    with remote.silent_listener() as port:
+        code, out, err = invoke(
+            "incidents", "list", "--server-url", f"http://127.0.0.1:{port}", env={"KDS_SERVER_TIMEOUT": "300ms"}
+        )
+    assert (code, out) == (1, b"")
+    assert err == f"server-timeout: no answer from http://127.0.0.1:{port} within 0.3s (KDS_SERVER_TIMEOUT)\n"
+
+
+def test_https_with_a_self_signed_certificate_needs_the_ca_file(server: Server, tmp_path: Path, dataset: str) -> None:
+    cert, key = remote.self_signed(tmp_path)
+    with remote.TlsFront(server.port, cert, key) as front:
+        url = f"https://127.0.0.1:{front.port}"
+        refused = invoke("incidents", "list", "--server-url", url)
+        verified = invoke("incidents", "list", "-o", "json", "--server-url", url, "--ca-file", str(cert))
+        by_variable = invoke("incidents", "get", "2", env={"KDS_SERVER_URL": url, "KDS_SERVER_CA_FILE": str(cert)})
+    assert refused[:2] == (1, b"")
+    assert refused[2] == (
+        f"server-unreachable: TLS verification of 127.0.0.1:{front.port} failed (self-signed certificate); "
+        "give the server's CA with --ca-file or KDS_SERVER_CA_FILE\n"
+    )
+    assert verified == invoke("incidents", "list", "-o", "json", "--database-url", dataset)
+    assert by_variable == invoke("incidents", "get", "2", "--database-url", dataset)
+
+
+def test_a_missing_ca_file_is_invalid(tmp_path: Path) -> None:
+    code, out, err = invoke(
+        "incidents", "list", "--server-url", "https://127.0.0.1:9", "--ca-file", str(tmp_path / "nope.pem")
+    )
+    assert (code, out) == (2, b"")
+    assert err == f"invalid-parameter: --ca-file={tmp_path / 'nope.pem'}: cannot load (No such file or directory)\n"
