@@ -54,10 +54,17 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def kds(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+def kds(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60, input_bytes: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
     """Run the real ``kds`` entry point; stdout and stderr as bytes."""
     return subprocess.run(
-        [sys.executable, "-m", "kds", *args], capture_output=True, env=env or clean_env(), timeout=timeout, check=False
+        [sys.executable, "-m", "kds", *args],
+        capture_output=True,
+        env=env or clean_env(),
+        timeout=timeout,
+        check=False,
+        input=input_bytes,
     )
 
 
@@ -177,3 +184,44 @@ def lines(data: bytes) -> list[Any]:
     import orjson
 
     return [orjson.loads(line) for line in data.splitlines() if line]
+
+
+class Stub:
+    """A local HTTP server answering from a script of (status, headers, body); records request paths.
+
+    For what a real ``kds serve`` cannot be made to do on cue (a 503 exactly N times, a proxy's HTML error).
+    """
+
+    def __init__(self, script: list[tuple[int, dict[str, str], bytes]]) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.script = script
+        self.requests: list[str] = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                stub.requests.append(self.path)
+                status, headers, body = stub.script[min(len(stub.requests), len(stub.script)) - 1]
+                self.send_response(status)
+                for name, value in {"Content-Length": str(len(body)), **headers}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Stub:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

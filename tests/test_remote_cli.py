@@ -179,3 +179,111 @@ def test_a_missing_ca_file_is_invalid(tmp_path: Path) -> None:
     )
     assert (code, out) == (2, b"")
     assert err == f"invalid-parameter: --ca-file={tmp_path / 'nope.pem'}: cannot load (No such file or directory)\n"
+
+
+# -- authentication -----------------------------------------------------------------------------------
+READER, METRICS_ONLY = "reader-token-0123456789", "metrics-token-0123456789"
+
+
+def hashed(token: str) -> str:
+    done = remote.kds("auth", "hash-token", input_bytes=token.encode())
+    assert done.returncode == 0, done.stderr
+    return done.stdout.decode().strip()
+
+
+@pytest.fixture(scope="module")
+def secured(dataset: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    directory = tmp_path_factory.mktemp("secured")
+    tokens = directory / "tokens"
+    tokens.write_text(f"{hashed(READER)} incidents:read sre\n{hashed(METRICS_ONLY)} metrics:read prometheus\n")
+    env = {"KDS_AUTH_TOKENS_FILE": str(tokens)}
+    with running(dataset, "--shutdown-delay", "0", log_path=directory / "serve.log", env=env) as served:
+        yield served
+
+
+def test_with_authentication_a_token_from_the_variable_or_a_file(dataset: str, secured: Server, tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(READER + "\n")
+    for output in FORMATS:
+        direct = invoke("incidents", "list", "-o", output, "-n", "payments", "--database-url", dataset)
+        by_variable = invoke(
+            "incidents", "list", "-o", output, "-n", "payments", "--server-url", secured.base_url,
+            env={"KDS_SERVER_TOKEN": READER},
+        )  # fmt: skip
+        by_file = invoke(
+            "incidents", "list", "-o", output, "-n", "payments", "--server-url", secured.base_url,
+            "--token-file", str(token_file),
+        )  # fmt: skip
+        assert by_variable == direct
+        assert by_file == direct
+    direct_all = invoke("incidents", "list", "--all", "-o", "ndjson", "--database-url", dataset)
+    remote_all = invoke(
+        "incidents", "list", "--all", "-o", "ndjson", "--token-file", str(token_file),
+        env={"KDS_SERVER_URL": secured.base_url},
+    )  # fmt: skip
+    assert remote_all == direct_all
+
+
+def test_without_a_token_unauthorized_exit_1(secured: Server) -> None:
+    code, out, err = invoke("incidents", "list", "--server-url", secured.base_url)
+    assert (code, out) == (1, b"")
+    assert err == "unauthorized: a bearer token is required\n"
+
+
+def test_a_token_without_the_scope_forbidden_exit_1(secured: Server) -> None:
+    code, out, err = invoke(
+        "incidents", "get", "1", "--server-url", secured.base_url, env={"KDS_SERVER_TOKEN": METRICS_ONLY}
+    )
+    assert (code, out) == (1, b"")
+    assert err == "forbidden: the token does not grant the scope incidents:read\n"
+
+
+def test_an_unknown_token_unauthorized_exit_1(secured: Server) -> None:
+    code, out, err = invoke("incidents", "list", "--server-url", secured.base_url, env={"KDS_SERVER_TOKEN": "nope"})
+    assert (code, out, err) == (1, b"", "unauthorized: the bearer token is not valid\n")
+
+
+def test_an_unreadable_token_file_is_invalid(tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    code, out, err = invoke("incidents", "list", "--server-url", "http://127.0.0.1:9", "--token-file", str(missing))
+    assert (code, out, err) == (
+        2,
+        b"",
+        f"invalid-parameter: --token-file={missing}: cannot read (No such file or directory)\n",
+    )
+
+
+# -- 503 with Retry-After, and answers that are not problem documents ---------------------------------
+UNAVAILABLE = (
+    503,
+    {"Retry-After": "0", "Content-Type": "application/problem+json"},
+    b'{"type":"https://api.kubernaut.io/problems/service-unavailable","title":"Service unavailable","status":503,'
+    b'"detail":"the database is unreachable; retry shortly","instance":"/api/v1/incidents","request_id":"r1"}',
+)
+EMPTY_PAGE = (
+    200,
+    {"Content-Type": "application/json"},
+    b'{"data":[],"pagination":{"limit":50,"offset":0,"total":0,"has_more":false,"next_cursor":null}}',
+)
+
+
+def test_a_503_with_retry_after_is_retried() -> None:
+    with remote.Stub([UNAVAILABLE, UNAVAILABLE, EMPTY_PAGE]) as stub:
+        code, out, err = invoke("incidents", "list", "-o", "json", "--server-url", stub.url)
+    assert (code, out, err) == (0, EMPTY_PAGE[2] + b"\n", "no incidents found\n")
+    assert len(stub.requests) == 3
+
+
+def test_a_503_that_lasts_is_retried_three_times_then_reported() -> None:
+    with remote.Stub([UNAVAILABLE]) as stub:
+        code, out, err = invoke("incidents", "list", "--server-url", stub.url)
+    assert (code, out, err) == (1, b"", "service-unavailable: the database is unreachable; retry shortly\n")
+    assert len(stub.requests) == 4
+
+
+def test_an_answer_that_is_not_a_problem_document() -> None:
+    with remote.Stub([(502, {"Content-Type": "text/html"}, b"<html>Bad Gateway</html>")]) as stub:
+        code, out, err = invoke("incidents", "get", "5", "--server-url", stub.url)
+    assert (code, out) == (1, b"")
+    assert err == f"server-error: {stub.url} answered HTTP 502 without a problem document; is it a kds server?\n"
+    assert stub.requests == ["/api/v1/incidents/5"]

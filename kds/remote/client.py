@@ -36,16 +36,18 @@ Params = Sequence[tuple[str, str]]
 
 
 def bearer_token(config: Settings) -> str | None:
-    """``--token-file``/``KDS_SERVER_TOKEN_FILE`` (first line, newline dropped), else ``KDS_SERVER_TOKEN``."""
+    """``--token-file``/``KDS_SERVER_TOKEN_FILE`` (surrounding whitespace dropped), else ``KDS_SERVER_TOKEN``."""
     if config.server_token_file is not None:
+        where = f"--token-file={config.server_token_file}"
         try:
-            text = config.server_token_file.read_text(encoding="utf-8")
+            token = config.server_token_file.read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as error:
             reason = getattr(error, "strerror", None) or str(error)
-            raise ConfigurationError(f"--token-file={config.server_token_file}: cannot read ({reason})") from None
-        token = text.splitlines()[0].strip() if text.strip() else ""
+            raise ConfigurationError(f"{where}: cannot read ({reason})") from None
         if not token:
-            raise ConfigurationError(f"--token-file={config.server_token_file}: the file is empty")
+            raise ConfigurationError(f"{where}: the file is empty")
+        if any(character.isspace() for character in token):
+            raise ConfigurationError(f"{where}: the file holds more than one token (whitespace inside)")
         return token
     if config.server_token is not None and config.server_token.get_secret_value():
         return config.server_token.get_secret_value()
