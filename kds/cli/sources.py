@@ -55,9 +55,12 @@ class IncidentSource(Protocol):
     def summary(self, query: SummaryQuery) -> Summary: ...
 
     def watch(
-        self, query: IncidentQuery, *, interval: float, on_lost: Callable[[], None]
+        self, query: IncidentQuery, *, interval: float, on_lost: Callable[[str], None]
     ) -> Iterator[list[str | bytes]]:
-        """The newest page, then each batch of newly committed matches (exactly once), until stopped."""
+        """The newest page, then each batch of newly committed matches (exactly once), until stopped.
+
+        A lost database or server is retried with backoff; ``on_lost`` hears what was lost, once per outage.
+        """
         ...
 
     def close(self) -> None: ...
@@ -142,14 +145,18 @@ class DirectSource:
             return fetch_summary(self._connection(), query)
 
     def watch(
-        self, query: IncidentQuery, *, interval: float, on_lost: Callable[[], None]
+        self, query: IncidentQuery, *, interval: float, on_lost: Callable[[str], None]
     ) -> Iterator[list[str | bytes]]:
         from kds.query.watch import Watch
         from kds.query.watch_loop import follow
 
-        url = self._database_url()  # the embedded default is located (and announced) once
-        del url
-        yield from follow(Watch(query), lambda: self._connect(autocommit=True), interval=interval, on_lost=on_lost)
+        self._database_url()  # the embedded default is located (and announced) before the first page
+        yield from follow(
+            Watch(query),
+            lambda: self._connect(autocommit=True),
+            interval=interval,
+            on_lost=lambda: on_lost("the database connection"),
+        )
 
     def close(self) -> None:
         if self._conn is not None:

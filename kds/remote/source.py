@@ -90,7 +90,7 @@ class RemoteSource:
 
         return Summary.model_validate_json(self.client.get(SUMMARY, summary_query_parameters(query)))
 
-    def watch(self, query: IncidentQuery, *, interval: float, on_lost: Callable[[], None]) -> Iterator[list[bytes]]:
+    def watch(self, query: IncidentQuery, *, interval: float, on_lost: Callable[[str], None]) -> Iterator[list[bytes]]:
         """The server's watch stream, resumed after its last bookmark whenever it ends or breaks.
 
         Incidents that arrived after the last bookmark of a broken stream were already printed; the
@@ -128,7 +128,7 @@ class RemoteSource:
                 if batch:
                     yield batch
                 if not retry:
-                    on_lost()
+                    on_lost(f"the server {self.client.base_url}")
                 retry = min(retry * 2, LONGEST_RETRY) if retry else FIRST_RETRY
                 self._sleep(retry)
                 printed_after_bookmark |= skip
