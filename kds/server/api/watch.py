@@ -134,6 +134,8 @@ async def _stream(request: Request, watch: Watch, interval: float) -> None:
             last_sent = monotonic()
     if ended == "draining":
         event(logging.INFO, "watch ended: shutdown draining", request_id=request_ids.of(request))
+        if request.stream is not None:  # the headers went out before the drain: close after this answer
+            request.stream.keep_alive = False
     await response.send(_bookmark(watch, key))
     await response.eof()
 
