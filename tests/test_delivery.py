@@ -34,6 +34,8 @@ AUTH_COMPONENT = DEPLOY / "components" / "auth"
 # An older release still in wide use (OpenShift 4.20 ships 1.33) and the newest the installed
 # kubernetes-validate knows.
 KUBERNETES_VERSIONS = ("1.33.0", kubernetes_validate.latest_version())
+# Kinds of the Prometheus Operator (no Kubernetes schema; checked structurally in tests/test_monitoring.py).
+CUSTOM_RESOURCES = frozenset({"PrometheusRule"})
 SERVER_LABELS = {"app.kubernetes.io/name": "kds", "app.kubernetes.io/component": "server"}
 
 
@@ -129,11 +131,16 @@ def plain_env(c: dict[str, Any]) -> dict[str, str]:
     return {e["name"]: e["value"] for e in c.get("env", []) if "value" in e}
 
 
+def pod_template(doc: dict[str, Any]) -> dict[str, Any]:
+    spec = doc["spec"]["jobTemplate"]["spec"] if doc["kind"] == "CronJob" else doc["spec"]
+    return spec["template"]["spec"]
+
+
 def workload_pod_specs() -> Iterator[tuple[str, dict[str, Any]]]:
     for path in manifest_files():
         for doc in load_yaml_documents(path):
-            if doc["kind"] in ("Deployment", "Job"):
-                yield f"{path.name}:{doc['kind']}/{doc['metadata']['name']}", doc["spec"]["template"]["spec"]
+            if doc["kind"] in ("Deployment", "Job", "CronJob"):
+                yield f"{path.name}:{doc['kind']}/{doc['metadata']['name']}", pod_template(doc)
 
 
 def schema_error(doc: dict[str, Any], version: str) -> str | None:
@@ -281,7 +288,18 @@ def test_dockerignore_keeps_only_the_package_sources() -> None:
 
 def test_kustomization_lists_every_manifest() -> None:
     listed = kustomization()["resources"]
-    assert sorted(listed) == [p.name for p in manifest_files()]
+    assert sorted(r for r in listed if r.endswith(".yaml")) == [p.name for p in manifest_files()]
+    assert [r for r in listed if not r.endswith(".yaml")] == ["monitoring"]
+    monitoring = yaml.safe_load((DEPLOY / "monitoring" / "kustomization.yaml").read_text())
+    assert monitoring["resources"] == ["prometheusrule.yaml"]
+    (dashboard,) = monitoring["configMapGenerator"]
+    assert dashboard["files"] == ["kds-dashboard.json"]
+    assert dashboard["options"]["labels"]["grafana_dashboard"] == "1"
+    assert sorted(p.name for p in (DEPLOY / "monitoring").iterdir()) == [
+        "kds-dashboard.json",
+        "kustomization.yaml",
+        "prometheusrule.yaml",
+    ]
     component = yaml.safe_load((AUTH_COMPONENT / "kustomization.yaml").read_text())
     assert component["kind"] == "Component"
     patched = {p["path"] for p in component["patches"]}
@@ -308,18 +326,23 @@ def test_strict_validation_rejects_unknown_fields() -> None:
 def test_kustomize_renders_valid_manifests() -> None:
     docs = kustomize(DEPLOY)
     assert sorted((d["kind"], d["metadata"]["name"]) for d in docs) == [
+        ("ConfigMap", "kds-grafana-dashboard"),
+        ("CronJob", "kds-db-partitions"),
         ("Deployment", "kds"),
         ("Job", "kds-db-migrate"),
         ("PodDisruptionBudget", "kds"),
+        ("PrometheusRule", "kds"),
         ("Service", "kds"),
         ("ServiceAccount", "kds"),
     ]
     for doc in docs:
+        if doc["kind"] in CUSTOM_RESOURCES:
+            continue  # no Kubernetes schema: tests/test_monitoring.py validates it
         for version in KUBERNETES_VERSIONS:
             assert schema_error(doc, version) is None
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    for kind, name in (("Deployment", "kds"), ("Job", "kds-db-migrate")):
-        spec = by_kind(docs, kind, name)["spec"]["template"]["spec"]
+    for kind, name in (("Deployment", "kds"), ("Job", "kds-db-migrate"), ("CronJob", "kds-db-partitions")):
+        spec = pod_template(by_kind(docs, kind, name))
         for c in spec["containers"] + spec.get("initContainers", []):
             assert c["image"] == f"kds:{version}"
 
@@ -327,6 +350,8 @@ def test_kustomize_renders_valid_manifests() -> None:
 def test_auth_component_mounts_the_token_secret(tmp_path: Path) -> None:
     docs = render_with_auth(tmp_path)
     for doc in docs:
+        if doc["kind"] in CUSTOM_RESOURCES:
+            continue
         assert schema_error(doc, KUBERNETES_VERSIONS[-1]) is None
     spec = by_kind(docs, "Deployment", "kds")["spec"]["template"]["spec"]
     (volume,) = [v for v in spec["volumes"] if v["name"] == "auth-tokens"]
@@ -396,7 +421,11 @@ def test_database_url_comes_from_a_secret() -> None:
 
 def test_every_pod_is_hardened() -> None:
     specs = dict(workload_pod_specs())
-    assert set(specs) == {"deployment.yaml:Deployment/kds", "job-db-migrate.yaml:Job/kds-db-migrate"}
+    assert set(specs) == {
+        "deployment.yaml:Deployment/kds",
+        "job-db-migrate.yaml:Job/kds-db-migrate",
+        "cronjob-db-partitions.yaml:CronJob/kds-db-partitions",
+    }
     for where, spec in specs.items():
         assert spec["securityContext"]["runAsNonRoot"] is True, where
         assert spec["securityContext"]["runAsUser"] == 1001, where
@@ -446,3 +475,19 @@ def test_migration_job() -> None:
     (c,) = spec["containers"]
     assert c["args"] == ["db", "migrate"] and c["image"] == container(pod_spec(), "kds")["image"]
     assert parse_duration(plain_env(c)["KDS_STATEMENT_TIMEOUT"]) == 300.0
+
+
+def test_partition_cronjob_runs_ensure_daily_one_at_a_time() -> None:
+    (cron,) = load_yaml_documents(DEPLOY / "cronjob-db-partitions.yaml")
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    minute, hour, day, month, weekday = cron["spec"]["schedule"].split()
+    assert (day, month, weekday) == ("*", "*", "*") and minute.isdigit() and hour.isdigit()
+    assert cron["spec"]["timeZone"] == "Etc/UTC"
+    spec = pod_template(cron)
+    assert spec["restartPolicy"] == "Never"
+    (c,) = spec["containers"]
+    assert c["args"] == ["db", "partitions", "ensure", "--ahead", "3"]
+    assert c["image"] == container(pod_spec(), "kds")["image"]
+    assert parse_duration(plain_env(c)["KDS_STATEMENT_TIMEOUT"]) == 900.0
+    job = cron["spec"]["jobTemplate"]["spec"]
+    assert job["backoffLimit"] >= 1 and job["activeDeadlineSeconds"] > 0

@@ -7,19 +7,18 @@ repeated headings numbered ``-1``, ``-2``, ...
 from __future__ import annotations
 
 import re
-from functools import cache
 from pathlib import Path
 
 import pytest
+
+from tests.markdown import FENCE, anchors, github_slug
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_FILES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
 CODE_FILES = sorted((ROOT / "kds").rglob("*.py"))
 
-FENCE = re.compile(r"^\s*(```|~~~)")
 INLINE_CODE = re.compile(r"`[^`\n]*`")
 LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
-HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 EXTERNAL = re.compile(r"^[a-z][a-z0-9+.-]*:", re.IGNORECASE)
 CODE_DOC_REF = re.compile(r"docs/[\w./-]+\.md(?:#[\w-]+)?")
 
@@ -48,31 +47,6 @@ def prose_lines(text: str) -> list[str]:
         if not fenced:
             lines.append(INLINE_CODE.sub("", line))
     return lines
-
-
-def github_slug(heading: str) -> str:
-    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading)  # a link in a heading counts by its text
-    text = re.sub(r"[^\w\- ]", "", text.lower())
-    return text.replace(" ", "-")
-
-
-@cache
-def anchors(path: Path) -> frozenset[str]:
-    seen: dict[str, int] = {}
-    result: set[str] = set()
-    fenced = False
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if FENCE.match(line):
-            fenced = not fenced
-            continue
-        match = None if fenced else HEADING.match(line)
-        if match is None:
-            continue
-        slug = github_slug(match.group(2))
-        count = seen.get(slug, 0)
-        seen[slug] = count + 1
-        result.add(slug if count == 0 else f"{slug}-{count}")
-    return frozenset(result)
 
 
 def relative_links(path: Path) -> list[str]:

@@ -294,6 +294,7 @@ def test_only_the_default_partition_warns(database_url: str, db: psycopg.Connect
         f"CREATE TABLE resource_action_traces_{month_suffix(next_month(now))} PARTITION OF"
         in (checks["partitions"]["fix"])
     )
+    assert checks["partitions"]["fix"].startswith("run `kds db partitions ensure`")
     trace_id = insert_incident(db, now)
     where = db.execute("SELECT tableoid::regclass::text FROM resource_action_traces WHERE id = %s", (trace_id,))
     assert where.fetchone()[0] == "resource_action_traces_default"

@@ -129,14 +129,14 @@ def check_partitions(context: Context) -> CheckResult:
         return failed(
             f"no partition of {INCIDENT_TABLE} takes rows for {' and '.join(uncovered)}, and there is no "
             "DEFAULT partition: inserts fail",
-            f"create the monthly partitions ahead of time ({create}) and a DEFAULT partition "
+            f"run `kds db partitions ensure` daily or create the months ({create}), and a DEFAULT partition "
             f"(CREATE TABLE {INCIDENT_TABLE}_default PARTITION OF {INCIDENT_TABLE} DEFAULT)",
         )
     if only_default:
         return warned(
             f"only the DEFAULT partition {defaults[0]} takes rows for {' and '.join(only_default)}",
-            f"create the monthly partitions ahead of time ({create}); move rows of that month out of the DEFAULT "
-            "partition first, or the CREATE fails",
+            f"run `kds db partitions ensure` (it moves rows of those months out of DEFAULT; docs/partitions.md), "
+            f"and schedule it daily (deploy/cronjob-db-partitions.yaml); by hand: {create}",
         )
     default_note = f"; DEFAULT partition {defaults[0]}" if defaults else "; no DEFAULT partition"
     return passed(f"dedicated partitions for {'; '.join(dedicated)}{default_note}")

@@ -7,9 +7,11 @@ from enum import StrEnum
 
 import typer
 
+from kds.cli import partitions
 from kds.cli.common import DatabaseUrlOption, maintenance_timeout, reports_errors, session, settings
 
-app = typer.Typer(help="Schema migrations and data.", no_args_is_help=True)
+app = typer.Typer(help="Schema migrations, data and partition maintenance.", no_args_is_help=True)
+app.add_typer(partitions.app, name="partitions")
 
 
 class StatusFormat(StrEnum):
