@@ -287,3 +287,29 @@ def test_an_answer_that_is_not_a_problem_document() -> None:
     assert (code, out) == (1, b"")
     assert err == f"server-error: {stub.url} answered HTTP 502 without a problem document; is it a kds server?\n"
     assert stub.requests == ["/api/v1/incidents/5"]
+
+
+def test_validate_infra_reads_the_same_token_variables(secured: Server, tmp_path: Path) -> None:
+    """KDS_SERVER_URL / KDS_SERVER_TOKEN as in the remote CLI; a token file wins over a token value."""
+    import orjson
+
+    token_file = tmp_path / "token"
+    token_file.write_text(METRICS_ONLY + "\n")
+    env = remote.clean_env(KDS_SERVER_URL=secured.base_url, KDS_SERVER_TOKEN="wrong")
+    by_file = remote.kds("validate-infra", "--only", "server", "-o", "json", "--token-file", str(token_file), env=env)
+    by_variable = remote.kds(
+        "validate-infra", "--only", "server", "-o", "json", env={**env, "KDS_SERVER_TOKEN": METRICS_ONLY}
+    )
+    wrong = remote.kds("validate-infra", "--only", "server", "-o", "json", env=env)
+    statuses = [orjson.loads(done.stdout)["checks"][0]["status"] for done in (by_file, by_variable, wrong)]
+    assert statuses == ["pass", "pass", "fail"]
+    assert [by_file.returncode, by_variable.returncode, wrong.returncode] == [0, 0, 1]
+
+
+def test_kds_help_and_the_direct_mode_never_import_httpx(dataset: str) -> None:
+    for args in (["--help"], ["incidents", "list", "-o", "json", "--database-url", dataset]):
+        done = remote.kds(*args, env={**remote.clean_env(), "PYTHONPROFILEIMPORTTIME": "1"})
+        assert done.returncode == 0, done.stderr
+        imported = {line.split("|")[-1].strip() for line in done.stderr.decode().splitlines() if "|" in line}
+        assert {"kds.cli.app", "typer"} <= imported
+        assert "httpx" not in imported

@@ -88,7 +88,16 @@ def validate_infra(
         None,
         "--server-token",
         envvar="KDS_SERVER_TOKEN",
-        help="Bearer token with metrics:read, when the server has authentication on.",
+        help="Bearer token with metrics:read, when the server has authentication on; prefer KDS_SERVER_TOKEN or "
+        "--token-file (an option value shows in ps).",
+        show_default=False,
+    ),
+    token_file: Path | None = typer.Option(
+        None,
+        "--token-file",
+        envvar="KDS_SERVER_TOKEN_FILE",
+        metavar="FILE",
+        help="File holding the bearer token; wins over --server-token and KDS_SERVER_TOKEN.",
         show_default=False,
     ),
 ) -> None:
@@ -116,7 +125,7 @@ def validate_infra(
         timeout=per_check,
         settings_overrides={"database_url": database_url, "termination_grace_period": grace},
         server_url=server_url,
-        server_token=server_token,
+        server_token=_server_token(server_token, token_file),
     )
     if any(check.needs_database or check.opens_connection for check in checks):
         _locate_database(context, database_url)
@@ -141,3 +150,16 @@ def validate_infra(
         except OSError as error:
             raise fail(f"invalid-parameter: --junit={junit}: cannot write ({error.strerror})", EXIT_INVALID) from None
     raise typer.Exit(present.exit_code(outcomes, strict=strict))
+
+
+def _server_token(token: str | None, token_file: Path | None) -> str | None:
+    """The same rule as the remote CLI (docs/remote.md): a token file wins over a token value."""
+    if token_file is None:
+        return token
+    from kds.errors import ConfigurationError
+    from kds.remote.credentials import read_token_file
+
+    try:
+        return read_token_file(token_file)
+    except ConfigurationError as error:
+        raise fail(str(error), EXIT_INVALID) from None

@@ -22,6 +22,7 @@ import httpx
 
 from kds import __version__
 from kds.errors import ConfigurationError, KdsError
+from kds.remote.credentials import bearer_token
 from kds.remote.errors import ServerProblem, ServerTimeout, ServerUnreachable, problem_error
 
 if TYPE_CHECKING:
@@ -33,25 +34,6 @@ RETRIES = 3
 LONGEST_RETRY_AFTER = 5.0  # seconds; a longer Retry-After is shortened to this
 
 Params = Sequence[tuple[str, str]]
-
-
-def bearer_token(config: Settings) -> str | None:
-    """``--token-file``/``KDS_SERVER_TOKEN_FILE`` (surrounding whitespace dropped), else ``KDS_SERVER_TOKEN``."""
-    if config.server_token_file is not None:
-        where = f"--token-file={config.server_token_file}"
-        try:
-            token = config.server_token_file.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as error:
-            reason = getattr(error, "strerror", None) or str(error)
-            raise ConfigurationError(f"{where}: cannot read ({reason})") from None
-        if not token:
-            raise ConfigurationError(f"{where}: the file is empty")
-        if any(character.isspace() for character in token):
-            raise ConfigurationError(f"{where}: the file holds more than one token (whitespace inside)")
-        return token
-    if config.server_token is not None and config.server_token.get_secret_value():
-        return config.server_token.get_secret_value()
-    return None
 
 
 def ssl_context(config: Settings, url: str) -> ssl.SSLContext:
