@@ -2,7 +2,7 @@
 #
 # kds container image: Red Hat UBI 9, two stages.
 #   builder  ubi9/python-311 (compilers, pip): builds a wheel of kds and of every runtime
-#            dependency into /wheels; the `embedded` extra is not requested, so no PostgreSQL.
+#            dependency, pinned by requirements.lock, into /wheels; the `embedded` extra is not requested, so no PostgreSQL.
 #   runtime  ubi9/ubi-minimal + the python3.11 RPM only: a venv in /opt/kds filled from /wheels
 #            with --no-index (no network, no compiler, no build tools in the final image).
 #
@@ -14,9 +14,10 @@ ARG UBI_TAG=9.6
 FROM registry.access.redhat.com/ubi9/python-311:${UBI_TAG} AS builder
 # The s2i image runs as 1001 in /opt/app-root/src; pip writes build/ and *.egg-info next to the source.
 WORKDIR /opt/app-root/src
-COPY --chown=1001:0 pyproject.toml README.md ./
+COPY --chown=1001:0 pyproject.toml README.md requirements.lock ./
 COPY --chown=1001:0 kds ./kds
-RUN pip wheel --no-cache-dir --wheel-dir /opt/app-root/wheels .
+# Every dependency at the version pinned in requirements.lock (the set CI tests), never a newer release.
+RUN pip wheel --no-cache-dir --wheel-dir /opt/app-root/wheels -c requirements.lock .
 
 FROM registry.access.redhat.com/ubi9/ubi-minimal:${UBI_TAG} AS runtime
 

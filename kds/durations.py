@@ -1,4 +1,5 @@
-"""Durations as operators write them: ``5``, ``2.5``, ``500ms``, ``5s``, ``1m``, ``2h``."""
+"""Durations (how long to wait: timeouts, delays) as operators write them: ``5``, ``2.5``, ``500ms``, ``5s``,
+``1m``, ``2h``; in seconds. Not the *age* of a time range (``7d`` ago): that is :mod:`kds.query.times`."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import re
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$", re.ASCII)
 _FACTORS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+DURATION_EXAMPLES = "5, 2.5, 500ms, 5s, 1m"  # for help texts
 
 
 def parse_duration(value: object) -> float:

@@ -1,6 +1,6 @@
 """The error vocabulary shared by every front end.
 
-Each expected failure carries a *slug* and a human detail
+Each expected failure carries a *slug* (listed in docs/api.md) and a human detail
 that names the value received. Front ends map the classes to exit codes (CLI) or HTTP
 statuses (server); nothing here knows about either.
 """
@@ -81,6 +81,11 @@ class ConfigurationError(KdsError):
     """A setting (environment variable or option) that does not parse."""
 
     slug = "invalid-parameter"
+
+    @classmethod
+    def of(cls, source: str, value: object, reason: str) -> ConfigurationError:
+        """``invalid-parameter: KDS_X=value: reason`` (or ``--x=value``): the one way to name a bad setting."""
+        return cls(f"{source}={value!s}: {reason}")
 
 
 class EmbeddedUnavailable(KdsError):

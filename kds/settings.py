@@ -74,7 +74,9 @@ class Settings(BaseSettings):
     def cursor_key(self) -> bytes:
         """HMAC key of keyset cursors: ``KDS_CURSOR_SECRET`` (same on every replica) or the built-in one."""
         if self.cursor_secret is None:
-            return b"kds-cursor-v1"
+            from kds.query.cursor import DEFAULT_KEY
+
+            return DEFAULT_KEY
         return self.cursor_secret.get_secret_value().encode()
 
     @property
@@ -102,7 +104,7 @@ def load_settings(**overrides: Any) -> Settings:
         source = f"--{field.replace('_', '-')}" if field in given else f"{ENV_PREFIX}{field.upper()}"
         value = given.get(field, error.get("input"))
         message = error["msg"].removeprefix("Value error, ")
-        raise ConfigurationError(f"{source}={value!s}: {message}") from None
+        raise ConfigurationError.of(source, value, message) from None
 
 
 def _normalised_environment() -> dict[str, Any]:

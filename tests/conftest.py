@@ -4,6 +4,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -43,6 +44,15 @@ def database_url(pg_cluster: PgCluster) -> Iterator[str]:
     """A fresh, migrated database for this test."""
     with pg_cluster.fresh_database() as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def api_dataset(pg_cluster: PgCluster) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A database with the API tests' incidents (tests.factories.api_rows), shared by a module: URL and rows."""
+    from tests import factories
+
+    with factories.api_database(pg_cluster) as data:
+        yield data
 
 
 @pytest.fixture

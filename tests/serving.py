@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 import httpx
 import orjson
 
+from kds.server.process.metrics_dir import MULTIPROC_ENV
+
 T = TypeVar("T")
 START_DEADLINE = 60.0
 
@@ -114,7 +116,7 @@ def spawn(
         command += ["--host", "127.0.0.1", "--port", str(port), "--database-url", database_url]
         command += ["--workers", str(workers)]
     environment = {k: v for k, v in os.environ.items() if not k.startswith("KDS_") or k == "KDS_TEST_DATABASE_URL"}
-    environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    environment.pop(MULTIPROC_ENV, None)
     environment.update(env or {})
     with log_path.open("ab") as log:
         process = subprocess.Popen(

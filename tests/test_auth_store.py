@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from kds.auth import INCIDENTS_READ, METRICS_READ, Principal, TokenFileError, TokenStore
+from tests.secret_volume import SecretVolume
 
 OLD = b"old-token-aaaaaaaaaaaa"
 NEW = b"new-token-bbbbbbbbbbbb"
@@ -143,39 +144,6 @@ def test_vanished_file_keeps_previous_tokens(tmp_path: Path) -> None:
             {"path": str(path), "error": f"tokens file {path} does not exist"},
         )
     ]
-
-
-class SecretVolume:
-    """A directory laid out the way the kubelet mounts a Secret (atomic writer):
-
-    ``tokens -> ..data/tokens``, ``..data -> ..<timestamp>``, the files inside the timestamped
-    directory; an update writes a new timestamped directory, points a temporary symlink at it,
-    renames that over ``..data`` (atomic) and removes the old directory.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.generation = 0
-        self.current: Path | None = None
-
-    def publish(self, content: str) -> None:
-        self.generation += 1
-        target = self.root / f"..2024_05_01_12_00_{self.generation:02d}.{123456789 + self.generation}"
-        target.mkdir()
-        (target / "tokens").write_text(content)
-        temporary = self.root / "..data_tmp"
-        temporary.symlink_to(target.name)
-        os.rename(temporary, self.root / "..data")
-        if not (self.root / "tokens").is_symlink():
-            (self.root / "tokens").symlink_to("..data/tokens")
-        if self.current is not None:
-            (self.current / "tokens").unlink()
-            self.current.rmdir()
-        self.current = target
-
-    @property
-    def path(self) -> Path:
-        return self.root / "tokens"
 
 
 def test_kubernetes_secret_symlink_swap(tmp_path: Path) -> None:

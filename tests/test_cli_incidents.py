@@ -15,26 +15,9 @@ from typer.testing import CliRunner
 
 from kds.cli.app import app
 from tests import factories
+from tests.factories import expected_ids, row_spec
 
 runner = CliRunner()
-
-NAMESPACES = ["default", "payments", "支付服务", "طلبات-العملاء"]
-SEVERITIES = ["info", "warning", "critical", "high", "medium", "low"]
-ENVIRONMENTS = ["production", "staging", "development", "test"]
-CLUSTERS = ["prod-a", "prod-b", "dev-c"]
-ACTIONS = ["restart_pod", "scale_deployment"]
-
-
-def row_spec(i: int) -> dict[str, Any]:
-    return {
-        "minutes": 10 * (i if i != 11 else 10),  # rows 10 and 11 share a timestamp: id breaks the tie
-        "namespace": NAMESPACES[i % 4],
-        "alert_severity": SEVERITIES[i % 6],
-        "cluster_name": CLUSTERS[i % 3],
-        "environment": ENVIRONMENTS[(i // 2) % 4],
-        "action_type": ACTIONS[i % 2],
-        "alert_name": "ระบบ🔥ล่ม" if i % 5 == 0 else "HighMemoryUsage",
-    }
 
 
 @pytest.fixture
@@ -48,11 +31,6 @@ def dataset(database_url: str) -> tuple[str, list[dict[str, Any]]]:
             spec["timestamp"] = factories.BASE_TIME + timedelta(minutes=spec["minutes"])
             rows.append(spec)
     return database_url, rows
-
-
-def expected_ids(rows: list[dict[str, Any]], **where: Any) -> list[int]:
-    matching = [r for r in rows if all(r[k] == v for k, v in where.items())]
-    return [r["id"] for r in sorted(matching, key=lambda r: (r["timestamp"], r["id"]), reverse=True)]
 
 
 def list_json(url: str, *args: str) -> dict[str, Any]:
@@ -274,7 +252,7 @@ def test_json_fields_and_types(dataset) -> None:
         ),
         (
             ["--since", "soon"],
-            "invalid-time-range: since must be an RFC 3339 timestamp or a duration such as 30m, 6h, 7d, got 'soon'\n",
+            "invalid-time-range: since must be an RFC 3339 timestamp or an age such as 30m, 6h, 7d, got 'soon'\n",
         ),
         (["--cursor", "forged"], "invalid-cursor: cursor was not issued by kds or was altered: got 'forged'\n"),
         (["-n", "a\x00b"], "invalid-parameter: namespace must not contain control characters, got 'a\\x00b'\n"),

@@ -214,6 +214,11 @@ def test_multi_stage_ubi9_build_and_runtime() -> None:
     assert any(kw == "RUN" and "pip wheel" in rest and "--wheel-dir" in rest for kw, rest in stages()[0])
 
 
+def test_builder_builds_the_wheels_the_lock_pins() -> None:
+    (wheel,) = [shlex.split(rest) for kw, rest in stages()[0] if kw == "RUN" and "pip wheel" in rest]
+    assert wheel[wheel.index("-c") + 1] == "requirements.lock"
+
+
 def test_runtime_installs_only_the_built_wheels() -> None:
     runs = " ".join(final_stage("RUN"))
     install = re.search(r"pip install ([^&]*)", runs)
@@ -271,11 +276,11 @@ def test_oci_labels_carry_version_and_revision_from_build_args() -> None:
 def test_dockerignore_keeps_only_the_package_sources() -> None:
     lines = [x for x in (ROOT / ".dockerignore").read_text().splitlines() if x and not x.startswith("#")]
     assert lines[0] == "*"
-    assert {"!pyproject.toml", "!README.md", "!kds/"} <= set(lines)
+    assert {"!pyproject.toml", "!requirements.lock", "!README.md", "!kds/"} <= set(lines)
     # every source the builder copies is let through by the allow-list
     copies = [rest for kw, rest in stages()[0] if kw == "COPY"]
     sources = [s for rest in copies for s in [w for w in rest.split() if not w.startswith("--")][:-1]]
-    assert sorted(sources) == ["README.md", "kds", "pyproject.toml"]
+    assert sorted(sources) == ["README.md", "kds", "pyproject.toml", "requirements.lock"]
     for source in sources:
         assert f"!{source}" in lines or f"!{source}/" in lines, source
     for excluded in ("**/__pycache__", "**/*.egg-info"):

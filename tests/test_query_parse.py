@@ -92,7 +92,7 @@ def test_time_range_rejected() -> None:
         (
             "invalid-time-range",
             "since",
-            "since must be an RFC 3339 timestamp or a duration such as 30m, 6h, 7d, got 'yesterday'",
+            "since must be an RFC 3339 timestamp or an age such as 30m, 6h, 7d, got 'yesterday'",
         )
     ]
     assert problems(since="1h", until="2h") == [

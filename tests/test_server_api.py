@@ -1,15 +1,14 @@
-"""``kds serve`` over HTTP: one real server (2 workers) on a database with known incidents.
+"""The HTTP API's request/response contract, in process: status codes, bodies, problems, OpenAPI.
 
-The server is shared by the module (no test here changes it); the rows are the CLI tests' rows.
+The app is the one ``kds serve`` runs, served over ASGI in the test process (:mod:`tests.inprocess`)
+on a database with known incidents, shared by the module (no test here changes it). What needs a
+real server (raw sockets, worker processes, logs) is in ``test_server_http.py``.
 """
 
 from __future__ import annotations
 
-import http.client
 import re
-import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
@@ -22,65 +21,22 @@ import pytest
 from kds.query.models import IncidentDetail, IncidentList
 from kds.query.vocabulary import PARAMETERS
 from tests import factories
-from tests.pg import PgCluster
-from tests.serving import Server, running, wait_for
-from tests.test_cli_incidents import expected_ids, row_spec
+from tests.factories import DETAIL, RFC3339_UTC, UUID4, expected_ids
+from tests.inprocess import InProcessClient, serving_in_process
 
 PROBLEM = "https://api.kubernaut.io/problems/"
-UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
-RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
-DETAIL = {
-    "alert_labels": {"pod": "web-1", "team": "支付"},
-    "alert_annotations": {"summary": "memory above 90%"},
-    "action_parameters": {"replicas": 3, "dry_run": False},
-    "alert_fingerprint": "fp-123",
-    "model_reasoning": "memory grows linearly; restart",
-    "execution_error": "none",
-}
 
 
 @pytest.fixture(scope="module")
-def dataset(pg_cluster: PgCluster) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """The CLI tests' 40 incidents plus one with every detail field; the URL and the rows."""
-    with pg_cluster.fresh_database() as url:
-        rows = []
-        with psycopg.connect(url, autocommit=True) as conn:
-            for i in range(40):
-                spec = row_spec(i)
-                spec["id"] = factories.incident(conn, resource_name=f"app-{i % 7}", **spec)
-                spec["timestamp"] = factories.BASE_TIME + timedelta(minutes=spec["minutes"])
-                rows.append(spec)
-            detail = {"minutes": -60, "namespace": "details", "alert_severity": "info", "cluster_name": "dc",
-                      "environment": "test", "action_type": "restart_pod", "alert_name": "Detailed"}  # fmt: skip
-            fired = factories.BASE_TIME - timedelta(minutes=61)
-            started, ended = factories.BASE_TIME - timedelta(minutes=60), factories.BASE_TIME - timedelta(minutes=59)
-            detail["id"] = factories.incident(
-                conn, resource_name="detailed", kind="Pod", alert_firing_time=fired, execution_start_time=started,
-                execution_end_time=ended, execution_duration_ms=60000, effectiveness_score=0.75,
-                correlation_id="corr-1", **DETAIL, **detail,
-            )  # fmt: skip
-            detail["timestamp"] = factories.BASE_TIME + timedelta(minutes=-60)
-            rows.append(detail)
-        yield url, rows
-
-
-@pytest.fixture(scope="module")
-def server(dataset: tuple[str, list[dict[str, Any]]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    url, _ = dataset
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    with running(url, "--pool-size", "2", "--shutdown-delay", "0", log_path=log, workers=2) as served:
+def client(api_dataset: tuple[str, list[dict[str, Any]]]) -> Iterator[InProcessClient]:
+    url, _ = api_dataset
+    with serving_in_process(url, pool_size=2) as served:
         yield served
 
 
-@pytest.fixture(scope="module")
-def client(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, timeout=30.0) as http:
-        yield http
-
-
 @pytest.fixture
-def rows(dataset: tuple[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    return dataset[1]
+def rows(api_dataset: tuple[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    return api_dataset[1]
 
 
 def ids(document: dict[str, Any]) -> list[int]:
@@ -100,7 +56,7 @@ def assert_problem(response: httpx.Response, status: int, slug: str, instance: s
     return body
 
 
-# -- validation (SPEC 3 over HTTP) ------------------------------------------------------------------
+# -- validation (docs/api.md) over HTTP --------------------------------------------------------------
 
 VALIDATION = [
     ("limit=0", "invalid-limit", "limit", "got 0"),
@@ -124,7 +80,7 @@ VALIDATION = [
 
 
 @pytest.mark.parametrize(("query", "slug", "name", "shown"), VALIDATION)
-def test_every_validation_slug_is_a_400_problem(client: httpx.Client, query: str, slug: str, name: str,
+def test_every_validation_slug_is_a_400_problem(client: InProcessClient, query: str, slug: str, name: str,
                                                 shown: str) -> None:  # fmt: skip
     response = client.get(f"/api/v1/incidents?{query}")
     body = assert_problem(response, 400, slug, "/api/v1/incidents")
@@ -133,7 +89,7 @@ def test_every_validation_slug_is_a_400_problem(client: httpx.Client, query: str
     assert body["errors"][0]["detail"] == body["detail"]
 
 
-def test_two_invalid_parameters_are_both_listed_first_decides(client: httpx.Client) -> None:
+def test_two_invalid_parameters_are_both_listed_first_decides(client: InProcessClient) -> None:
     response = client.get("/api/v1/incidents?severity=urgent&limit=0&bogus=1")
     body = assert_problem(response, 400, "invalid-limit", "/api/v1/incidents")
     assert body["title"] == "Invalid limit"
@@ -165,7 +121,7 @@ FILTERS = [
 
 
 @pytest.mark.parametrize(("params", "where"), FILTERS)
-def test_filters_return_exactly_the_expected_rows(client: httpx.Client, rows: list[dict[str, Any]],
+def test_filters_return_exactly_the_expected_rows(client: InProcessClient, rows: list[dict[str, Any]],
                                                   params: dict[str, str], where: dict[str, Any]) -> None:  # fmt: skip
     response = client.get("/api/v1/incidents", params={**params, "limit": "1000"})
     assert response.status_code == 200
@@ -179,7 +135,7 @@ def test_filters_return_exactly_the_expected_rows(client: httpx.Client, rows: li
     }  # fmt: skip
 
 
-def test_default_page_order_numbers_and_timestamps(client: httpx.Client, rows: list[dict[str, Any]]) -> None:
+def test_default_page_order_numbers_and_timestamps(client: InProcessClient, rows: list[dict[str, Any]]) -> None:
     document = client.get("/api/v1/incidents").json()
     IncidentList.model_validate(document)
     assert ids(document) == expected_ids(rows)
@@ -195,7 +151,7 @@ def test_default_page_order_numbers_and_timestamps(client: httpx.Client, rows: l
     assert first["model_confidence"] == 0.9
 
 
-def test_time_range_since_inclusive_until_exclusive(client: httpx.Client, rows: list[dict[str, Any]]) -> None:
+def test_time_range_since_inclusive_until_exclusive(client: InProcessClient, rows: list[dict[str, Any]]) -> None:
     since = (factories.BASE_TIME + timedelta(minutes=100)).isoformat()
     until = (factories.BASE_TIME + timedelta(minutes=200)).isoformat()
     document = client.get("/api/v1/incidents", params={"since": since, "until": until}).json()
@@ -204,7 +160,7 @@ def test_time_range_since_inclusive_until_exclusive(client: httpx.Client, rows: 
     assert ids(document) == expected
 
 
-def test_no_match_is_an_empty_list_not_null(client: httpx.Client) -> None:
+def test_no_match_is_an_empty_list_not_null(client: InProcessClient) -> None:
     response = client.get("/api/v1/incidents?namespace=nowhere")
     assert response.status_code == 200
     assert response.json() == {
@@ -212,7 +168,7 @@ def test_no_match_is_an_empty_list_not_null(client: httpx.Client) -> None:
     }  # fmt: skip
 
 
-def test_offset_and_cursor_paging_visit_every_row_once(client: httpx.Client, rows: list[dict[str, Any]]) -> None:
+def test_offset_and_cursor_paging_visit_every_row_once(client: InProcessClient, rows: list[dict[str, Any]]) -> None:
     everything = expected_ids(rows)
     by_offset: list[int] = []
     for offset in range(0, 41, 7):
@@ -236,14 +192,14 @@ def test_offset_and_cursor_paging_visit_every_row_once(client: httpx.Client, row
     assert by_cursor == everything
 
 
-def test_cursor_with_other_filters_is_invalid_cursor(client: httpx.Client) -> None:
+def test_cursor_with_other_filters_is_invalid_cursor(client: InProcessClient) -> None:
     cursor = client.get("/api/v1/incidents?namespace=payments&limit=2").json()["pagination"]["next_cursor"]
     response = client.get("/api/v1/incidents", params={"namespace": "default", "cursor": cursor})
     body = assert_problem(response, 400, "invalid-cursor", "/api/v1/incidents")
     assert body["detail"] == "cursor was issued for different filters; repeat the same filters"
 
 
-def test_ndjson_streams_every_matching_row(client: httpx.Client, rows: list[dict[str, Any]]) -> None:
+def test_ndjson_streams_every_matching_row(client: InProcessClient, rows: list[dict[str, Any]]) -> None:
     headers = {"Accept": "application/x-ndjson"}
     response = client.get("/api/v1/incidents?limit=3&offset=5", headers=headers)
     assert response.status_code == 200
@@ -262,7 +218,7 @@ def test_ndjson_streams_every_matching_row(client: httpx.Client, rows: list[dict
 # -- one incident ----------------------------------------------------------------------------------
 
 
-def test_get_incident_with_detail_fields(client: httpx.Client, rows: list[dict[str, Any]]) -> None:
+def test_get_incident_with_detail_fields(client: InProcessClient, rows: list[dict[str, Any]]) -> None:
     incident_id = rows[-1]["id"]
     response = client.get(f"/api/v1/incidents/{incident_id}")
     assert response.status_code == 200
@@ -296,14 +252,14 @@ def test_get_incident_with_detail_fields(client: httpx.Client, rows: list[dict[s
         ("%00", "%2500"),
     ],
 )
-def test_invalid_ids_are_400_invalid_id(client: httpx.Client, raw: str, path: str) -> None:
+def test_invalid_ids_are_400_invalid_id(client: InProcessClient, raw: str, path: str) -> None:
     response = client.get(f"/api/v1/incidents/{path}")
     body = assert_problem(response, 400, "invalid-id", f"/api/v1/incidents/{path}")
     assert body["detail"].endswith(f"got {raw!r}")
     assert body["errors"] == [{"name": "id", "detail": body["detail"]}]
 
 
-def test_missing_incident_is_404_not_found(client: httpx.Client) -> None:
+def test_missing_incident_is_404_not_found(client: InProcessClient) -> None:
     response = client.get("/api/v1/incidents/9223372036854775807")
     body = assert_problem(response, 404, "not-found", "/api/v1/incidents/9223372036854775807")
     assert body["detail"] == "incident 9223372036854775807 does not exist"
@@ -353,8 +309,8 @@ def _fingerprint(url: str) -> tuple[Any, ...]:
         ).fetchone()
 
 
-def test_injection_corpus_across_every_parameter(client: httpx.Client, dataset: tuple[str, Any]) -> None:
-    url, _ = dataset
+def test_injection_corpus_across_every_parameter(client: InProcessClient, api_dataset: tuple[str, Any]) -> None:
+    url, _ = api_dataset
     before = _fingerprint(url)
     assert len(INJECTIONS) >= 20
     checked = 0
@@ -384,7 +340,7 @@ def test_injection_corpus_across_every_parameter(client: httpx.Client, dataset: 
 # -- errors on any path ------------------------------------------------------------------------------
 
 
-def test_unknown_path_wrong_method_and_oversized_body(client: httpx.Client) -> None:
+def test_unknown_path_wrong_method_and_oversized_body(client: InProcessClient) -> None:
     assert_problem(client.get("/api/v2/nothing"), 404, "not-found", "/api/v2/nothing")
     assert_problem(client.get("/api/v1/incidents/1/extra"), 404, "not-found", "/api/v1/incidents/1/extra")
     wrong = client.post("/api/v1/incidents", json={})
@@ -395,7 +351,7 @@ def test_unknown_path_wrong_method_and_oversized_body(client: httpx.Client) -> N
     assert_problem(big, 413, "payload-too-large", "/api/v1/incidents")
 
 
-def test_request_ids_kept_replaced_and_on_every_response(client: httpx.Client, server: Server) -> None:
+def test_request_ids_kept_or_fresh_and_nosniff_on_every_response(client: InProcessClient) -> None:
     for path, status in [("/api/v1/incidents?limit=1", 200), ("/api/v1/incidents?limit=0", 400),
                          ("/nowhere", 404), ("/health/live", 200), ("/health/ready", 200), ("/health", 200),
                          ("/metrics", 200), ("/api/v1/openapi.json", 200)]:  # fmt: skip
@@ -404,21 +360,15 @@ def test_request_ids_kept_replaced_and_on_every_response(client: httpx.Client, s
         fresh = client.get(path)
         assert UUID4.match(fresh.headers["x-request-id"]), path
         assert fresh.headers["x-content-type-options"] == "nosniff"
-        assert "server" not in fresh.headers
-    for malformed in [b"has space", b"semi;colon", "\u00fc".encode(), b"x" * 129, b"a/b", b""]:
-        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-        connection.putrequest("GET", "/api/v1/incidents?limit=0")
-        connection.putheader("X-Request-ID", malformed)
-        connection.endheaders()
-        response = connection.getresponse()
-        replaced = response.getheader("x-request-id")
-        assert UUID4.match(replaced) and orjson.loads(response.read())["request_id"] == replaced, malformed
-        connection.close()
+    for malformed in ["has space", "semi;colon", "x" * 129, "a/b"]:
+        response = client.get("/api/v1/incidents?limit=0", headers={"X-Request-ID": malformed})
+        replaced = response.headers["x-request-id"]
+        assert UUID4.match(replaced) and response.json()["request_id"] == replaced, malformed
     longest = "y" * 128
     assert client.get("/health/live", headers={"X-Request-ID": longest}).headers["x-request-id"] == longest
 
 
-def test_health_bodies(client: httpx.Client) -> None:
+def test_health_bodies(client: InProcessClient) -> None:
     for path, body in [("/health/live", {"status": "alive"}), ("/health/ready", {"status": "ready"}),
                        ("/health", {"status": "healthy", "database": "connected"})]:  # fmt: skip
         response = client.get(path)
@@ -427,28 +377,10 @@ def test_health_bodies(client: httpx.Client) -> None:
         )  # fmt: skip
 
 
-def test_one_json_log_line_per_request(client: httpx.Client, server: Server) -> None:
-    request_id = f"log-test-{uuid.uuid4().hex}"
-    client.get("/api/v1/incidents/12345678?x=1", headers={"X-Request-ID": request_id})
-
-    def line() -> list[dict[str, Any]]:
-        return [r for r in server.log_records() if r.get("request_id") == request_id]
-
-    records = wait_for(line, timeout=10, message="the request's log line")
-    assert len(records) == 1
-    record = records[0]
-    assert {"time", "level", "request_id", "method", "route", "status", "duration_ms"} <= set(record)
-    assert (record["level"], record["method"], record["route"], record["status"]) == (
-        "info", "GET", "/api/v1/incidents/<id>", 404,
-    )  # fmt: skip
-    assert RFC3339_UTC.match(record["time"])
-    assert isinstance(record["duration_ms"], float)
-
-
 # -- OpenAPI ------------------------------------------------------------------------------------------
 
 
-def test_openapi_document_is_valid_and_generated_from_the_models(client: httpx.Client) -> None:
+def test_openapi_document_is_valid_and_generated_from_the_models(client: InProcessClient) -> None:
     from openapi_spec_validator import validate
 
     response = client.get("/api/v1/openapi.json")
@@ -464,54 +396,3 @@ def test_openapi_document_is_valid_and_generated_from_the_models(client: httpx.C
     assert set(IncidentDetail.model_fields) == set(schemas["IncidentDetail"]["properties"])
     names = [p["name"] for p in document["paths"]["/api/v1/incidents"]["get"]["parameters"]]
     assert sorted(names) == sorted(PARAMETERS)
-
-
-# -- metrics (aggregated over both workers) --------------------------------------------------------------
-
-
-def _samples(text: str, name: str) -> dict[str, float]:
-    pattern = re.compile(rf"^{name}\{{(.*)\}} (\S+)$", re.MULTILINE)
-    return {labels: float(value) for labels, value in pattern.findall(text)}
-
-
-def test_metrics_by_route_template_aggregated_across_workers(server: Server, dataset: tuple[str, Any]) -> None:
-    _, rows = dataset
-    marker = f"metrics-{uuid.uuid4().hex[:8]}"
-
-    def get(i: int) -> int:
-        url = server.url(f"/api/v1/incidents/{rows[i % 40]['id']}")
-        return httpx.get(url, headers={"X-Request-ID": f"{marker}-{i}"}, timeout=30).status_code
-
-    def logged() -> list[dict[str, Any]]:
-        return [r for r in server.log_records() if str(r.get("request_id", "")).startswith(marker)]
-
-    key = 'method="GET",route="/api/v1/incidents/<id>",status="200"'
-    before = _samples(httpx.get(server.url("/metrics")).text, "http_requests_total").get(key, 0.0)
-    sent = 0
-    with ThreadPoolExecutor(8) as pool:
-        # fresh connections, concurrently: the kernel hands them to both workers
-        for _ in range(20):
-            assert set(pool.map(get, range(sent, sent + 16))) == {200}
-            sent += 16
-            records = wait_for(lambda n=sent: len(logged()) == n and logged(), timeout=10, message="the log lines")
-            if len({r["pid"] for r in records}) == 2:
-                break
-    assert len({r["pid"] for r in logged()}) == 2, "both workers served requests"
-
-    def pool_settled() -> str | None:
-        text = httpx.get(server.url("/metrics")).text
-        return text if _samples(text, "datastorage_db_pool_connections").get('state="available"') == 4.0 else None
-
-    text = wait_for(pool_settled, timeout=10, message="both workers to publish their idle pools")
-    assert _samples(text, "http_requests_total")[key] - before == sent
-    routes = set(re.findall(r'route="([^"]*)"', text))
-    assert all(not re.search(r"/\d", route) for route in routes), routes
-    assert {"/api/v1/incidents/<id>", "/api/v1/incidents", "/metrics", "unmatched"} <= routes
-    assert _samples(text, "datastorage_query_total")['operation="get_incident",status="success"'] >= sent
-    assert _samples(text, "datastorage_db_pool_connections") == {
-        'state="size"': 4.0, 'state="available"': 4.0, 'state="waiting"': 0.0,
-    }  # fmt: skip
-    assert _samples(text, "datastorage_validation_failures_total")['field="limit",reason="invalid-limit"'] >= 1
-    assert 'http_request_duration_seconds_bucket{le="0.005",method="GET",route="/api/v1/incidents/<id>"}' in text
-    assert 'datastorage_query_duration_seconds_count{operation="get_incident"}' in text
-    assert re.search(r"^http_requests_in_flight 1\.0$", text, re.MULTILINE)  # this scrape itself

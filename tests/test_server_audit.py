@@ -1,7 +1,7 @@
-"""``POST /api/v1/audit/notifications`` over HTTP on a real ``kds serve`` (SPEC 5.3).
+"""``POST /api/v1/audit/notifications`` over HTTP (docs/api.md), served in process (:mod:`tests.inprocess`).
 
-One server for the module (body limit lowered to 2048 bytes to test it at its boundary); every
-test uses its own notification ids and counts rows in the database directly.
+One app for the module (body limit lowered to 2048 bytes to test it at its boundary); every test
+uses its own notification ids and counts rows in the database directly.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import psycopg
 import pytest
 
 from kds.audit.models import NotificationRecord
+from tests.inprocess import InProcessClient, serving_in_process
 from tests.pg import PgCluster
-from tests.serving import Server, running
 
 ROUTE = "/api/v1/audit/notifications"
 PROBLEM = "https://api.kubernaut.io/problems/"
@@ -39,17 +39,9 @@ def database(pg_cluster: PgCluster) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def server(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    log = tmp_path_factory.mktemp("serve-audit") / "serve.log"
-    env = {"KDS_MAX_BODY_BYTES": str(BODY_LIMIT), "KDS_POOL_TIMEOUT": "20s"}
-    with running(database, "--pool-size", "4", "--shutdown-delay", "0", log_path=log, env=env) as served:
+def client(database: str) -> Iterator[InProcessClient]:
+    with serving_in_process(database, pool_size=4, max_body_bytes=BODY_LIMIT, pool_timeout=20) as served:
         yield served
-
-
-@pytest.fixture(scope="module")
-def client(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, timeout=30.0) as http:
-        yield http
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +63,7 @@ def notification(**changes: Any) -> dict[str, Any]:
     }
 
 
-def post(client: httpx.Client, document: Any, **kwargs: Any) -> httpx.Response:
+def post(client: InProcessClient, document: Any, **kwargs: Any) -> httpx.Response:
     content = document if isinstance(document, bytes) else orjson.dumps(document)
     headers = {"Content-Type": "application/json", **kwargs.pop("headers", {})}
     return client.post(ROUTE, content=content, headers=headers, **kwargs)
@@ -102,7 +94,7 @@ def assert_problem(response: httpx.Response, status: int, slug: str) -> dict[str
 
 
 def assert_rejected(
-    client: httpx.Client, db: psycopg.Connection, document: dict[str, Any], errors: list[tuple[str, str]]
+    client: InProcessClient, db: psycopg.Connection, document: dict[str, Any], errors: list[tuple[str, str]]
 ) -> None:
     """400 validation-error listing exactly ``errors`` (name, detail), in order; nothing written."""
     problem = assert_problem(post(client, document), 400, "validation-error")
@@ -112,7 +104,7 @@ def assert_rejected(
     assert stored(db, str(document.get("notification_id"))) == []
 
 
-def assert_created(client: httpx.Client, db: psycopg.Connection, document: dict[str, Any]) -> dict[str, Any]:
+def assert_created(client: InProcessClient, db: psycopg.Connection, document: dict[str, Any]) -> dict[str, Any]:
     response = post(client, document)
     assert response.status_code == 201, response.text
     record = response.json()
@@ -121,7 +113,7 @@ def assert_created(client: httpx.Client, db: psycopg.Connection, document: dict[
     return record
 
 
-def test_created_record_is_committed_and_returned(client: httpx.Client, db: psycopg.Connection) -> None:
+def test_created_record_is_committed_and_returned(client: InProcessClient, db: psycopg.Connection) -> None:
     document = notification(delivery_status="delivered", escalation_level=2)
     response = post(client, document, headers={"X-Request-ID": "audit-test-1"})
     assert response.status_code == 201
@@ -148,14 +140,16 @@ def test_created_record_is_committed_and_returned(client: httpx.Client, db: psyc
     assert row["sent_at"] == datetime(2025, 6, 1, 8, 15, 30, 250000, tzinfo=UTC)
 
 
-def test_upper_case_enumerations_accepted_and_stored_lower_case(client: httpx.Client, db: psycopg.Connection) -> None:
+def test_upper_case_enumerations_accepted_and_stored_lower_case(
+    client: InProcessClient, db: psycopg.Connection
+) -> None:
     record = assert_created(client, db, document := notification(channel="EMAIL", status="SENT"))
     assert (record["channel"], record["status"]) == ("email", "sent")
     [row] = stored(db, document["notification_id"])
     assert (row["channel"], row["status"]) == ("email", "sent")
 
 
-def test_identical_retry_is_200_with_the_stored_record(client: httpx.Client, db: psycopg.Connection) -> None:
+def test_identical_retry_is_200_with_the_stored_record(client: InProcessClient, db: psycopg.Connection) -> None:
     document = notification()
     first = post(client, document)
     assert first.status_code == 201
@@ -166,7 +160,7 @@ def test_identical_retry_is_200_with_the_stored_record(client: httpx.Client, db:
     assert len(stored(db, document["notification_id"])) == 1
 
 
-def test_conflicting_retry_is_409(client: httpx.Client, db: psycopg.Connection) -> None:
+def test_conflicting_retry_is_409(client: InProcessClient, db: psycopg.Connection) -> None:
     document = notification()
     first = post(client, document).json()
     problem = assert_problem(post(client, {**document, "status": "failed"}), 409, "conflict")
@@ -185,7 +179,7 @@ BYTES_256 = {"ascii": "a" * 256, "2-byte": "é" * 128, "4-byte": "🚨" * 64}
 
 @pytest.mark.parametrize("field", ["remediation_id", "notification_id", "recipient"])
 @pytest.mark.parametrize("kind", list(BYTES_255))
-def test_255_bytes_are_stored(client: httpx.Client, db: psycopg.Connection, field: str, kind: str) -> None:
+def test_255_bytes_are_stored(client: InProcessClient, db: psycopg.Connection, field: str, kind: str) -> None:
     value = BYTES_255[kind]  # unique as a notification_id too: each kind is posted once per module
     assert len(value.encode()) == 255
     document = notification(**{field: value})
@@ -196,35 +190,35 @@ def test_255_bytes_are_stored(client: httpx.Client, db: psycopg.Connection, fiel
 
 @pytest.mark.parametrize("field", ["remediation_id", "notification_id", "recipient"])
 @pytest.mark.parametrize("kind", list(BYTES_256))
-def test_256_bytes_are_rejected(client: httpx.Client, db: psycopg.Connection, field: str, kind: str) -> None:
+def test_256_bytes_are_rejected(client: InProcessClient, db: psycopg.Connection, field: str, kind: str) -> None:
     document = notification(**{field: BYTES_256[kind]})
     assert_rejected(client, db, document, [(field, f"{field} must be at most 255 bytes in UTF-8, got 256 bytes")])
 
 
 @pytest.mark.parametrize("level", [0, 100])
-def test_escalation_bounds_stored(client: httpx.Client, db: psycopg.Connection, level: int) -> None:
+def test_escalation_bounds_stored(client: InProcessClient, db: psycopg.Connection, level: int) -> None:
     document = notification(escalation_level=level)
     assert assert_created(client, db, document)["escalation_level"] == level
     assert stored(db, document["notification_id"])[0]["escalation_level"] == level
 
 
 @pytest.mark.parametrize("level", [-1, 101])
-def test_escalation_out_of_range_rejected(client: httpx.Client, db: psycopg.Connection, level: int) -> None:
+def test_escalation_out_of_range_rejected(client: InProcessClient, db: psycopg.Connection, level: int) -> None:
     detail = f"escalation_level must be an integer between 0 and 100, got {level}"
     assert_rejected(client, db, notification(escalation_level=level), [("escalation_level", detail)])
 
 
-def test_escalation_defaults_to_zero(client: httpx.Client, db: psycopg.Connection) -> None:
+def test_escalation_defaults_to_zero(client: InProcessClient, db: psycopg.Connection) -> None:
     assert assert_created(client, db, notification())["escalation_level"] == 0
 
 
-def test_sent_at_four_minutes_ahead_accepted(client: httpx.Client, db: psycopg.Connection) -> None:
+def test_sent_at_four_minutes_ahead_accepted(client: InProcessClient, db: psycopg.Connection) -> None:
     ahead = (datetime.now(UTC) + timedelta(minutes=4)).replace(microsecond=0)
     record = assert_created(client, db, notification(sent_at=ahead.isoformat()))
     assert record["sent_at"] == ahead.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
 
 
-def test_sent_at_six_minutes_ahead_rejected(client: httpx.Client, db: psycopg.Connection) -> None:
+def test_sent_at_six_minutes_ahead_rejected(client: InProcessClient, db: psycopg.Connection) -> None:
     ahead = (datetime.now(UTC) + timedelta(minutes=6)).replace(microsecond=0)
     problem = assert_problem(post(client, document := notification(sent_at=ahead.isoformat())), 400, "validation-error")
     [error] = problem["errors"]
@@ -237,12 +231,12 @@ def test_sent_at_six_minutes_ahead_rejected(client: httpx.Client, db: psycopg.Co
     assert stored(db, document["notification_id"]) == []
 
 
-def test_sent_at_without_offset_rejected(client: httpx.Client, db: psycopg.Connection) -> None:
+def test_sent_at_without_offset_rejected(client: InProcessClient, db: psycopg.Connection) -> None:
     detail = "sent_at must carry a time zone offset (e.g. 2026-01-31T12:00:00Z or +02:00), got '2026-11-27T10:15:30'"
     assert_rejected(client, db, notification(sent_at="2026-11-27T10:15:30"), [("sent_at", detail)])
 
 
-def test_eight_bad_fields_give_eight_errors_and_no_row(client: httpx.Client, db: psycopg.Connection) -> None:
+def test_eight_bad_fields_give_eight_errors_and_no_row(client: InProcessClient, db: psycopg.Connection) -> None:
     document = {
         "remediation_id": "",
         "notification_id": "n" * 256,
@@ -269,7 +263,7 @@ def test_eight_bad_fields_give_eight_errors_and_no_row(client: httpx.Client, db:
     )
 
 
-def test_body_limit(client: httpx.Client, db: psycopg.Connection) -> None:
+def test_body_limit(client: InProcessClient, db: psycopg.Connection) -> None:
     document = notification()
     base = len(orjson.dumps(document))
     at_limit = {**document, "message_summary": document["message_summary"] + "x" * (BODY_LIMIT - base)}
@@ -296,7 +290,7 @@ def test_body_limit(client: httpx.Client, db: psycopg.Connection) -> None:
     ],
 )  # fmt: skip
 def test_wrong_content_type_is_415(
-    client: httpx.Client, db: psycopg.Connection, content_type: str | None, detail: str
+    client: InProcessClient, db: psycopg.Connection, content_type: str | None, detail: str
 ) -> None:
     document = notification()
     headers = {"Content-Type": content_type} if content_type else {}
@@ -309,7 +303,9 @@ def test_wrong_content_type_is_415(
 
 
 @pytest.mark.parametrize("content_type", ["application/json; charset=UTF-8", "Application/JSON"])
-def test_json_content_type_variants_accepted(client: httpx.Client, db: psycopg.Connection, content_type: str) -> None:
+def test_json_content_type_variants_accepted(
+    client: InProcessClient, db: psycopg.Connection, content_type: str
+) -> None:
     document = notification()
     response = post(client, document, headers={"Content-Type": content_type})
     assert response.status_code == 201
@@ -323,23 +319,23 @@ def test_json_content_type_variants_accepted(client: httpx.Client, db: psycopg.C
         (b"[1, 2]", "the body must be a JSON object, got a JSON array"),
     ],
 )
-def test_unusable_json_body(client: httpx.Client, body: bytes, detail: str) -> None:
+def test_unusable_json_body(client: InProcessClient, body: bytes, detail: str) -> None:
     problem = assert_problem(post(client, body), 400, "validation-error")
     assert problem["errors"] == [{"name": "body", "detail": detail}]
 
 
-def test_json_that_does_not_parse_is_400(client: httpx.Client) -> None:
+def test_json_that_does_not_parse_is_400(client: InProcessClient) -> None:
     problem = assert_problem(post(client, b'{"remediation_id": "r",'), 400, "validation-error")
     [error] = problem["errors"]
     assert error["name"] == "body"
     assert error["detail"].startswith("the body is not valid JSON (")
 
 
-def test_other_methods_are_405(client: httpx.Client) -> None:
+def test_other_methods_are_405(client: InProcessClient) -> None:
     assert_problem(client.get(ROUTE), 405, "method-not-allowed")
 
 
-def metric(client: httpx.Client, name: str, **labels: str) -> float:
+def metric(client: InProcessClient, name: str, **labels: str) -> float:
     wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
     for line in client.get("/metrics").text.splitlines():
         if line.startswith(f"{name}{{"):
@@ -350,7 +346,7 @@ def metric(client: httpx.Client, name: str, **labels: str) -> float:
     return 0.0
 
 
-def test_write_and_validation_metrics(client: httpx.Client) -> None:
+def test_write_and_validation_metrics(client: InProcessClient) -> None:
     table = {"table": "notification_audit"}
     counters = {
         "created": ("datastorage_write_total", {**table, "status": "success"}),
@@ -373,7 +369,7 @@ def test_write_and_validation_metrics(client: httpx.Client) -> None:
     }  # fmt: skip
 
 
-def test_fifty_concurrent_identical_posts_make_one_row(client: httpx.Client, db: psycopg.Connection) -> None:
+def test_fifty_concurrent_identical_posts_make_one_row(client: InProcessClient, db: psycopg.Connection) -> None:
     document = notification()
     body = orjson.dumps(document)
 
@@ -389,13 +385,15 @@ def test_fifty_concurrent_identical_posts_make_one_row(client: httpx.Client, db:
     assert {response.json()["id"] for response in responses} == {row["id"]}
 
 
-def test_openapi_describes_the_endpoint(client: httpx.Client) -> None:
+def test_openapi_describes_the_endpoint(client: InProcessClient) -> None:
     document = client.get("/api/v1/openapi.json").json()
     operation = document["paths"][ROUTE]["post"]
     assert operation["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/NotificationRequest"
     }
-    assert sorted(operation["responses"]) == ["200", "201", "400", "409", "413", "415", "503", "504"]
+    assert sorted(operation["responses"]) == ["200", "201", "400", "401", "403", "409", "413", "415", "503", "504"]
+    assert operation["security"] == [{}, {"bearerAuth": []}]
+    assert "`audit:write`" in operation["description"]
     schemas = document["components"]["schemas"]
     request = schemas["NotificationRequest"]
     assert request["additionalProperties"] is False

@@ -1,4 +1,4 @@
-"""Bearer-token authentication on a real ``kds serve`` (SPEC 5.6).
+"""Bearer-token authentication on a real ``kds serve`` (docs/security.md).
 
 The tokens file is laid out as the kubelet mounts a Secret (``tokens -> ..data/tokens``), so the
 rotation test swaps it exactly the way a Secret update does.
@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.secret_volume import SecretVolume
 from tests.serving import Server, running, wait_for
-from tests.test_auth_store import SecretVolume
 
 PROBLEM = "https://api.kubernaut.io/problems/"
 READER = "reader-0123456789abcdef"

@@ -1,4 +1,4 @@
-"""Faults under load on a real ``kds serve`` (SPEC 8, issue 10): an exhausted pool, a database outage.
+"""Faults under load on a real ``kds serve`` (quality bars in bench/): an exhausted pool, a database outage.
 
 Load comes from loopback clients only, bounded in count and time.
 """

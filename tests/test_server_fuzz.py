@@ -8,7 +8,7 @@ error, be ``application/problem+json`` with a problem ``type`` for its status.
 
 ``positive_data_acceptance`` is left out: some schema-valid inputs are invalid by rules a JSON
 schema cannot express (``since`` after ``until``, a cursor kds did not sign), and the API answers
-them 400 by design (SPEC 3).
+them 400 by design (docs/api.md).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def fuzz_server(pg_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> It
 def api_schema(fuzz_server: Server) -> Any:
     schema = schemathesis.openapi.from_url(fuzz_server.url("/api/v1/openapi.json"))
     schema.config.update(base_url=fuzz_server.base_url)
-    # a query string over 8 KiB is refused with 414 (SPEC 5.6): as much a rejection as a 400
+    # a query string over 8 KiB is refused with 414 (docs/security.md): as much a rejection as a 400
     rejection = schema.config.checks.negative_data_rejection
     rejection.expected_statuses = [*rejection.expected_statuses, "414"]
     return schema

@@ -1,4 +1,4 @@
-"""Limits, slow clients, response hardening and CORS on a real ``kds serve`` (SPEC 5.2, 5.6).
+"""Limits, slow clients, response hardening and CORS on a real ``kds serve`` (docs/api.md, docs/security.md).
 
 Raw sockets where the limit is in the protocol (a client library would refuse to send the request).
 """

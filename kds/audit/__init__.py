@@ -1,4 +1,4 @@
-"""The audit-trail write core (SPEC 5.3): validate a notification record, store it exactly once.
+"""The audit-trail write core (docs/audit.md): validate a notification record, store it exactly once.
 
 No HTTP here: the server's route only translates between HTTP and these functions.
 """

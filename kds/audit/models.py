@@ -1,4 +1,4 @@
-"""The audit-trail write models (SPEC 5.3): the request a client sends and the record it gets back.
+"""The audit-trail write models (docs/audit.md): the request a client sends and the record it gets back.
 
 Every field rule lives here, as pydantic validators, so the HTTP endpoint, the OpenAPI document and
 the tests share one definition. Normalisation happens during validation: enumerations are lower
@@ -207,6 +207,7 @@ class NotificationRequest(BaseModel):
         return data
 
 
+# The request's fields are the columns kds writes, in table order.
 FIELDS: tuple[str, ...] = tuple(NotificationRequest.model_fields)
 
 
@@ -228,3 +229,7 @@ class NotificationRecord(BaseModel):
         description="When the record was committed (RFC 3339, UTC).", json_schema_extra={"readOnly": True}
     )
     updated_at: str | None = Field(description="RFC 3339, UTC.", json_schema_extra={"readOnly": True})
+
+
+# The columns a stored record is read from, in the order of the record the API returns.
+RECORD_FIELDS: tuple[str, ...] = tuple(NotificationRecord.model_fields)

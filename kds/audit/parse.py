@@ -1,6 +1,6 @@
 """Raw request body (bytes) → :class:`NotificationRequest`, or :class:`InvalidInput` naming every invalid field.
 
-Every problem has the slug ``validation-error`` (SPEC 5.2/5.3), the field it concerns as its name
+Every problem has the slug ``validation-error`` (docs/audit.md), the field it concerns as its name
 (``body`` when the document itself is unusable) and a *reason* (``missing``, ``too_long``,
 ``invalid_choice``, ...) that the server uses as the ``reason`` label of
 ``datastorage_validation_failures_total``.

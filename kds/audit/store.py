@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
-from kds.audit.models import NotificationRequest
-from kds.db.connection import translate_error
-from kds.errors import Conflict, ServiceUnavailable
+from kds.audit.models import FIELDS, RECORD_FIELDS, NotificationRequest
+from kds.db.connection import pool_exhausted, translate_error
+from kds.errors import Conflict
 from kds.timefmt import rfc3339, sql_rfc3339
 
 if TYPE_CHECKING:
@@ -29,20 +29,9 @@ if TYPE_CHECKING:
 Outcome = tuple[dict[str, Any], bool]
 
 TABLE = "notification_audit"
-# Identifier allow-lists: the columns kds writes, and the record it returns.
-WRITE_COLUMNS: tuple[str, ...] = (
-    "remediation_id",
-    "notification_id",
-    "recipient",
-    "channel",
-    "message_summary",
-    "status",
-    "sent_at",
-    "delivery_status",
-    "error_message",
-    "escalation_level",
-)
-RECORD_COLUMNS: tuple[str, ...] = ("id", *WRITE_COLUMNS, "created_at", "updated_at")
+# Identifier allow-lists, owned by the audit models: the columns kds writes, and the record it returns.
+WRITE_COLUMNS = FIELDS
+RECORD_COLUMNS = RECORD_FIELDS
 TIMESTAMP_COLUMNS = frozenset({"sent_at", "created_at", "updated_at"})
 CASE_INSENSITIVE = frozenset({"channel", "status"})
 
@@ -170,6 +159,6 @@ async def record_notification(
         async with target.connection() as conn:
             return await store_notification(conn, notification)
     except PoolTimeout as exc:
-        raise ServiceUnavailable("no database connection became available in time; retry shortly") from exc
+        raise pool_exhausted() from exc
     except psycopg.Error as exc:
         raise translate_error(exc) from exc

@@ -1,4 +1,4 @@
-"""Optional bearer-token authentication (SPEC 5.6), free of any HTTP framework.
+"""Optional bearer-token authentication (docs/api.md), free of any HTTP framework.
 
 :mod:`kds.auth.tokens` parses the tokens file and compares tokens; :mod:`kds.auth.store` keeps the
 file's current version in force without a restart. The server's middleware is a thin adapter.

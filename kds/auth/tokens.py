@@ -1,4 +1,4 @@
-"""The tokens file of SPEC 5.6 and the comparison of a presented token against it.
+"""The tokens file (docs/configuration.md) and the comparison of a presented token against it.
 
 Format: each non-empty line that does not start with ``#`` is ::
 

@@ -6,9 +6,13 @@ import typer
 
 from kds import __version__
 from kds.cli import auth, db, incidents, serve, validate
+from kds.cli.group import KdsGroup
 
 app = typer.Typer(
     name="kds",
+    cls=KdsGroup,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Incident database toolkit: inspect incidents, validate infrastructure, serve the REST API.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

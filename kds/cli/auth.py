@@ -8,7 +8,7 @@ import typer
 
 from kds.cli.common import EXIT_INVALID, fail
 
-app = typer.Typer(help="Bearer-token authentication of the server (SPEC 5.6).", no_args_is_help=True)
+app = typer.Typer(help="Bearer-token authentication of kds serve (see docs/api.md).", no_args_is_help=True)
 
 INVALID = "invalid-parameter"
 
@@ -32,15 +32,21 @@ def _read_token() -> bytes:
     return strip_one_newline(sys.stdin.buffer.read())
 
 
-@app.command("hash-token")
-def hash_token() -> None:
-    """Read a token on stdin and print its ``sha256:`` form for the tokens file.
+@app.command("hash-token", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def hash_token(ctx: typer.Context) -> None:
+    """Read a token on stdin and print its sha256 form for the tokens file.
 
     One trailing newline is not part of the token. Example:
     printf '%s' "$TOKEN" | kds auth hash-token
     """
     from kds.auth.tokens import hash_token as digest_of
 
+    if ctx.args:  # never echoed: it is probably a secret
+        raise fail(
+            f"{INVALID}: the token is read from stdin, not from an argument (an argument shows in ps and "
+            "in the shell history): printf '%s' \"$TOKEN\" | kds auth hash-token",
+            EXIT_INVALID,
+        )
     token = _read_token()
     if not token:
         raise fail(f"{INVALID}: the token read from stdin is empty", EXIT_INVALID)

@@ -28,7 +28,8 @@ EXIT_INVALID = 2
 DatabaseUrlOption = typer.Option(
     None,
     "--database-url",
-    help="PostgreSQL URL \\[env: KDS_DATABASE_URL; default: the embedded server].",
+    metavar="URL",
+    help="PostgreSQL URL [env: KDS_DATABASE_URL; default: the embedded server].",
     show_default=False,
 )
 
@@ -66,22 +67,17 @@ def exit_code_for(error: KdsError) -> int:
 
 
 def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn expected failures into ``slug: detail`` on stderr and the SPEC's exit code."""
+    """Turn expected failures into ``slug: detail`` on stderr and their exit code (docs/cli.md).
+
+    Driver errors are mapped to kds errors where the database is called (``kds.db.connection.database_errors``);
+    anything else is a bug, reported by the root command group (``kds.cli.group``)."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        from kds.db.connection import translate_error
-
         try:
             return command(*args, **kwargs)
         except KdsError as error:
             raise fail(str(error), exit_code_for(error)) from None
-        except Exception as error:  # driver errors outside a translated block
-            import psycopg
-
-            if isinstance(error, psycopg.Error):
-                raise fail(str(translate_error(error)), EXIT_FAILURE) from None
-            raise
 
     return wrapper
 

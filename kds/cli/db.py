@@ -24,9 +24,10 @@ class StatusFormat(StrEnum):
 def migrate(database_url: str | None = DatabaseUrlOption) -> None:
     """Apply every pending migration (idempotent; running it twice is a no-op)."""
     from kds.db import migrate as migrations
+    from kds.db.connection import database_errors
 
     config = settings(database_url=database_url)
-    with session(config, read_only=False, statement_timeout=maintenance_timeout(config)) as conn:
+    with session(config, read_only=False, statement_timeout=maintenance_timeout(config)) as conn, database_errors():
         applied = migrations.migrate(conn)
     if applied:
         for migration_id in applied:
@@ -39,12 +40,13 @@ def migrate(database_url: str | None = DatabaseUrlOption) -> None:
 @reports_errors
 def status(
     database_url: str | None = DatabaseUrlOption,
-    output: StatusFormat = typer.Option(StatusFormat.text, "-o", "--output", help="text or json."),
+    output: StatusFormat = typer.Option(StatusFormat.text, "-o", "--output", metavar="FORMAT", help="text or json."),
 ) -> None:
     """Show applied and pending migrations."""
     from kds.db import migrate as migrations
+    from kds.db.connection import database_errors
 
-    with session(settings(database_url=database_url), read_only=True) as conn:
+    with session(settings(database_url=database_url), read_only=True) as conn, database_errors():
         result = migrations.status(conn)
     if output is StatusFormat.json:
         import orjson
@@ -60,8 +62,8 @@ def status(
 @app.command()
 @reports_errors
 def seed(
-    incidents: int = typer.Option(1000, "--incidents", min=0, help="How many incidents to write."),
-    seed_value: int = typer.Option(42, "--seed", help="Seed for deterministic data."),
+    incidents: int = typer.Option(1000, "--incidents", min=0, metavar="N", help="How many incidents to write."),
+    seed_value: int = typer.Option(42, "--seed", metavar="N", help="Seed for deterministic data."),
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
     """Write realistic synthetic incidents (1,000,000 rows in well under a minute)."""
@@ -71,10 +73,11 @@ def seed(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from kds.db import seed as seeding
+    from kds.db.connection import database_errors
 
     started = time.perf_counter()
     config = settings(database_url=database_url)
-    with session(config, read_only=False, statement_timeout=maintenance_timeout(config)) as conn:
+    with session(config, read_only=False, statement_timeout=maintenance_timeout(config)) as conn, database_errors():
         columns = (TextColumn("seeding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         stderr = Console(stderr=True)
         with Progress(*columns, console=stderr, disable=not stderr.is_terminal, transient=True) as progress:

@@ -17,29 +17,43 @@ from kds.cli.common import (
     source_settings,
 )
 from kds.cli.output import OutputFormat
+from kds.query.times import AGE_EXAMPLES
+from kds.query.vocabulary import CLI_DEFAULT_LIMIT, LIMIT_RANGE
 
 if TYPE_CHECKING:
     from kds.cli.sources import IncidentSource
 
 app = typer.Typer(help="Inspect incidents straight from the database.", no_args_is_help=True)
 
-OutputOption = typer.Option(OutputFormat.table, "-o", "--output", help="table, wide, json, yaml, csv or ndjson.")
+OutputOption = typer.Option(
+    OutputFormat.table, "-o", "--output", metavar="FORMAT", help="table, wide, json, yaml, csv or ndjson."
+)
 
 
 @app.command("list")
 @reports_errors
 def list_incidents(
-    namespace: str | None = typer.Option(None, "-n", "--namespace", help="Exact namespace."),
-    severity: str | None = typer.Option(None, "-s", "--severity", help="info, warning, critical, high, medium, low."),
-    cluster: str | None = typer.Option(None, "--cluster", help="Exact cluster name."),
-    environment: str | None = typer.Option(None, "-e", "--environment", help="production, staging, development, test."),
-    action_type: str | None = typer.Option(None, "--action-type", help="Exact action type."),
-    alert_name: str | None = typer.Option(None, "--alert-name", help="Exact alert name."),
-    since: str | None = typer.Option(None, "--since", help="RFC 3339 time or a duration ago (30m, 6h, 7d)."),
-    until: str | None = typer.Option(None, "--until", help="RFC 3339 time or a duration ago (exclusive)."),
-    limit: str | None = typer.Option(None, "-l", "--limit", help="Rows per page, 1..1000 [default: 50]."),
-    offset: str | None = typer.Option(None, "--offset", help="Rows to skip [default: 0]."),
-    cursor: str | None = typer.Option(None, "--cursor", help="next_cursor of a previous page (json output)."),
+    namespace: str | None = typer.Option(None, "-n", "--namespace", metavar="NS", help="Exact namespace."),
+    severity: str | None = typer.Option(
+        None, "-s", "--severity", metavar="S", help="info, warning, critical, high, medium, low."
+    ),
+    cluster: str | None = typer.Option(None, "--cluster", metavar="C", help="Exact cluster name."),
+    environment: str | None = typer.Option(
+        None, "-e", "--environment", metavar="E", help="production, staging, development, test."
+    ),
+    action_type: str | None = typer.Option(None, "--action-type", metavar="T", help="Exact action type."),
+    alert_name: str | None = typer.Option(None, "--alert-name", metavar="A", help="Exact alert name."),
+    since: str | None = typer.Option(
+        None, "--since", metavar="T", help=f"RFC 3339 time or an age ({AGE_EXAMPLES}: that long ago)."
+    ),
+    until: str | None = typer.Option(None, "--until", metavar="T", help="RFC 3339 time or an age (exclusive)."),
+    limit: str | None = typer.Option(
+        None, "-l", "--limit", metavar="N", help=f"Rows per page, {LIMIT_RANGE} [default: {CLI_DEFAULT_LIMIT}]."
+    ),
+    offset: str | None = typer.Option(None, "--offset", metavar="N", help="Rows to skip [default: 0]."),
+    cursor: str | None = typer.Option(
+        None, "--cursor", metavar="C", help="next_cursor of a previous page (json output)."
+    ),
     all_rows: bool = typer.Option(False, "--all", help="Every matching incident, streamed (ignores paging)."),
     output: OutputFormat = OutputOption,
     no_headers: bool = typer.Option(False, "--no-headers", help="Omit table and csv headers."),
@@ -119,7 +133,7 @@ def _write_all(source: IncidentSource, query: Any, output: OutputFormat, *, head
 @app.command("get")
 @reports_errors
 def get_incident(
-    incident_id: str = typer.Argument(..., metavar="ID", help="Incident id."),
+    incident_id: str = typer.Argument(..., metavar="ID", hidden=True),  # described in the docstring
     output: OutputFormat = OutputOption,
     database_url: str | None = DatabaseUrlOption,
     server_url: str | None = ServerUrlOption,

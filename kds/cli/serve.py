@@ -1,4 +1,4 @@
-"""``kds serve``: the REST gateway (SPEC 5). Every option also reads its ``KDS_*`` variable."""
+"""``kds serve``: the REST gateway (docs/api.md). Every option also reads its ``KDS_*`` variable."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from enum import StrEnum
 import typer
 
 from kds.cli.common import DatabaseUrlOption, fail, reports_errors, settings
+from kds.durations import DURATION_EXAMPLES
 
 
 class LogFormat(StrEnum):
@@ -15,33 +16,44 @@ class LogFormat(StrEnum):
 
 
 def serve(
-    host: str | None = typer.Option(None, "--host", help="Bind address \\[env: KDS_HOST; default: 0.0.0.0]."),
-    port: int | None = typer.Option(None, "--port", help="Port \\[env: KDS_PORT; default: 8080].", show_default=False),
+    host: str | None = typer.Option(
+        None, "--host", metavar="ADDRESS", help="Bind address [env: KDS_HOST; default: 0.0.0.0]."
+    ),
+    port: int | None = typer.Option(
+        None, "--port", metavar="PORT", help="Port [env: KDS_PORT; default: 8080].", show_default=False
+    ),
     workers: int | None = typer.Option(
-        None, "--workers", help="Worker processes \\[env: KDS_WORKERS; default: 1].", show_default=False
+        None, "--workers", metavar="N", help="Worker processes [env: KDS_WORKERS; default: 1].", show_default=False
     ),
     pool_size: int | None = typer.Option(
         None,
         "--pool-size",
-        help="Database connections per worker \\[env: KDS_POOL_SIZE; default: 10].",
+        metavar="N",
+        help="Database connections per worker [env: KDS_POOL_SIZE; default: 10].",
         show_default=False,
     ),
     shutdown_delay: str | None = typer.Option(
         None,
         "--shutdown-delay",
-        help="Keep serving this long after SIGTERM while readiness is off, e.g. 5, 2.5, 500ms "
-        "\\[env: KDS_SHUTDOWN_DELAY; default: 5s; 0 with a preStop sleep].",
+        metavar="DURATION",
+        help=f"Keep serving this long after SIGTERM while readiness is off, e.g. {DURATION_EXAMPLES} "
+        "[env: KDS_SHUTDOWN_DELAY; default: 5s; 0 with a preStop sleep].",
         show_default=False,
     ),
     drain_timeout: str | None = typer.Option(
         None,
         "--drain-timeout",
-        help="Longest wait for in-flight requests on shutdown \\[env: KDS_DRAIN_TIMEOUT; default: 30s].",
+        metavar="DURATION",
+        help="Longest wait for in-flight requests on shutdown [env: KDS_DRAIN_TIMEOUT; default: 30s].",
         show_default=False,
     ),
     database_url: str | None = DatabaseUrlOption,
     log_format: LogFormat | None = typer.Option(
-        None, "--log-format", help="Log lines: json or text \\[env: KDS_LOG_FORMAT; default: json].", show_default=False
+        None,
+        "--log-format",
+        metavar="FORMAT",
+        help="Log lines: json or text [env: KDS_LOG_FORMAT; default: json].",
+        show_default=False,
     ),
 ) -> None:
     """Serve the REST API (incidents, health, metrics, OpenAPI) with Kubernetes-aware graceful shutdown."""

@@ -119,29 +119,32 @@ class DirectSource:
         return parse_incident_query(params, default_limit=CLI_DEFAULT_LIMIT, cursor_key=self.config.cursor_key)
 
     def page(self, query: IncidentQuery) -> ListPage:
+        from kds.db.connection import database_errors
         from kds.query.execute import fetch_page
 
-        with _database_errors():
+        with database_errors():
             return fetch_page(self._connection(), query, self.config.cursor_key)
 
     def export(self, query: IncidentQuery) -> Iterator[str | bytes]:
+        from kds.db.connection import database_rows
         from kds.query.execute import stream_incidents
 
-        with _database_errors():
-            yield from stream_incidents(self._connection(), query)
+        yield from database_rows(stream_incidents(self._connection(), query))
 
     def get(self, incident_id: int) -> dict[str, Any]:
         import orjson
 
+        from kds.db.connection import database_errors
         from kds.query.execute import fetch_incident
 
-        with _database_errors():
+        with database_errors():
             return orjson.loads(fetch_incident(self._connection(), incident_id))
 
     def summary(self, query: SummaryQuery) -> Summary:
+        from kds.db.connection import database_errors
         from kds.query.summary_sql import fetch_summary
 
-        with _database_errors():
+        with database_errors():
             return fetch_summary(self._connection(), query)
 
     def watch(
@@ -162,20 +165,3 @@ class DirectSource:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-
-
-class _database_errors:
-    """Driver exceptions raised inside become the core's errors (:func:`kds.db.connection.translate_error`)."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _tb: object) -> None:
-        if error is None or not isinstance(error, Exception):
-            return
-        import psycopg
-
-        if isinstance(error, psycopg.Error):
-            from kds.db.connection import translate_error
-
-            raise translate_error(error) from error

@@ -1,4 +1,4 @@
-"""``kds validate-infra``: prove the database and configuration are ready (SPEC 6)."""
+"""``kds validate-infra``: prove the database and configuration are ready (docs/cli.md)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from kds.cli.common import EXIT_INVALID, DatabaseUrlOption, fail, reports_errors
+from kds.cli.common import DatabaseUrlOption, reports_errors
+from kds.durations import DURATION_EXAMPLES
+from kds.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from kds.checks.runner import Context
@@ -28,11 +30,11 @@ def _duration(option: str, raw: str, *, positive: bool) -> float:
     try:
         value = parse_duration(raw)
     except ValueError as error:
-        raise fail(f"invalid-parameter: {option}={raw}: {error}", EXIT_INVALID) from None
+        raise ConfigurationError.of(option, raw, str(error)) from None
     if positive and value <= 0:
-        raise fail(f"invalid-parameter: {option}={raw}: must be greater than 0", EXIT_INVALID)
+        raise ConfigurationError.of(option, raw, "must be greater than 0")
     if value < 0:
-        raise fail(f"invalid-parameter: {option}={raw}: must not be negative", EXIT_INVALID)
+        raise ConfigurationError.of(option, raw, "must not be negative")
     return value
 
 
@@ -42,11 +44,11 @@ def _ids(values: list[str]) -> list[str]:
 
 
 def _locate_database(context: Context, database_url: str | None) -> None:
-    """Fill in the database URL (SPEC 2.3), or why there is none; never raises."""
+    """Fill in the database URL (docs/configuration.md), or why there is none; never raises."""
     import os
 
     from kds.db.source import resolve
-    from kds.errors import ConfigurationError, EmbeddedUnavailable, KdsError
+    from kds.errors import EmbeddedUnavailable, KdsError
     from kds.settings import Settings, load_settings
 
     try:
@@ -67,26 +69,32 @@ def _locate_database(context: Context, database_url: str | None) -> None:
 @reports_errors
 def validate_infra(
     database_url: str | None = DatabaseUrlOption,
-    output: Format = typer.Option(Format.text, "-o", "--output", help="text (a table on a terminal) or json."),
+    output: Format = typer.Option(
+        Format.text, "-o", "--output", metavar="FORMAT", help="text (a table on a terminal) or json."
+    ),
     junit: Path | None = typer.Option(
         None, "--junit", help="Also write a JUnit XML report (one testcase per check) to FILE.", metavar="FILE"
     ),
     only: list[str] = typer.Option([], "--only", help="Run only this check (repeatable).", metavar="ID"),
     skip: list[str] = typer.Option([], "--skip", help="Do not run this check (repeatable).", metavar="ID"),
     strict: bool = typer.Option(False, "--strict", help="Warnings fail too (exit 1)."),
-    timeout: str = typer.Option(DEFAULT_TIMEOUT, "--timeout", help="Time limit of each check (5, 2.5, 500ms)."),
+    timeout: str = typer.Option(
+        DEFAULT_TIMEOUT, "--timeout", metavar="DURATION", help=f"Time limit of each check ({DURATION_EXAMPLES})."
+    ),
     grace_period: str | None = typer.Option(
         None,
         "--grace-period",
+        metavar="DURATION",
         help="The pods' terminationGracePeriodSeconds [env: KDS_TERMINATION_GRACE_PERIOD; default: 40s].",
         show_default=False,
     ),
     server_url: str | None = typer.Option(
-        None, "--server-url", envvar="KDS_SERVER_URL", help="Base URL of a running kds serve to check."
+        None, "--server-url", envvar="KDS_SERVER_URL", metavar="URL", help="Base URL of a running kds serve to check."
     ),
     server_token: str | None = typer.Option(
         None,
         "--server-token",
+        metavar="TOKEN",
         envvar="KDS_SERVER_TOKEN",
         help="Bearer token with metrics:read, when the server has authentication on; prefer KDS_SERVER_TOKEN or "
         "--token-file (an option value shows in ps).",
@@ -115,11 +123,9 @@ def validate_infra(
     try:
         checks = catalogue.select(_ids(only), _ids(skip))
     except ValueError as error:
-        raise fail(
-            f"invalid-parameter: unknown check id: {error} (known: {', '.join(catalogue.CHECK_IDS)})", EXIT_INVALID
-        ) from None
+        raise ConfigurationError(f"unknown check id: {error} (known: {', '.join(catalogue.CHECK_IDS)})") from None
     if not checks:
-        raise fail("invalid-parameter: --only/--skip leave no check to run", EXIT_INVALID)
+        raise ConfigurationError("--only/--skip leave no check to run")
 
     context = Context(
         timeout=per_check,
@@ -148,7 +154,7 @@ def validate_infra(
         try:
             junit.write_bytes(present.to_junit(outcomes, strict=strict))
         except OSError as error:
-            raise fail(f"invalid-parameter: --junit={junit}: cannot write ({error.strerror})", EXIT_INVALID) from None
+            raise ConfigurationError.of("--junit", junit, f"cannot write ({error.strerror})") from None
     raise typer.Exit(present.exit_code(outcomes, strict=strict))
 
 
@@ -156,10 +162,6 @@ def _server_token(token: str | None, token_file: Path | None) -> str | None:
     """The same rule as the remote CLI (docs/remote.md): a token file wins over a token value."""
     if token_file is None:
         return token
-    from kds.errors import ConfigurationError
     from kds.remote.credentials import read_token_file
 
-    try:
-        return read_token_file(token_file)
-    except ConfigurationError as error:
-        raise fail(str(error), EXIT_INVALID) from None
+    return read_token_file(token_file)

@@ -6,12 +6,16 @@ statement timeout and, for inspection commands, a read-only default transaction 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kds.errors import ConfigurationError, ConnectionFailed, KdsError, QueryTimeout, ServiceUnavailable
 
 if TYPE_CHECKING:
     import psycopg
+
+T = TypeVar("T")
 
 
 def connection_kwargs(
@@ -105,7 +109,7 @@ def connect(
 
 
 def translate_error(exc: BaseException) -> KdsError:
-    """Map a driver exception to kds's error vocabulary (:mod:`kds.errors`), without leaking driver text.
+    """Map a driver exception to kds's error vocabulary (docs/api.md), without leaking driver text.
 
     A lost or refused connection keeps its cause (:func:`kds.db.failures.classify`).
     """
@@ -124,3 +128,33 @@ def translate_error(exc: BaseException) -> KdsError:
     if isinstance(exc, psycopg.InterfaceError):
         return ServiceUnavailable("the database is unreachable")
     return KdsError("the database reported an unexpected error")
+
+
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """Driver exceptions raised inside the block become kds errors (in the style of httpx's
+    ``map_httpcore_exceptions``). Wrap database calls only: any other exception passes through untouched."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise translate_error(exc) from exc
+
+
+def database_rows(rows: Iterable[T]) -> Iterator[T]:
+    """``rows`` (a stream fetched lazily from the database), with :func:`database_errors` around each fetch only,
+    so that failures of whatever consumes the rows are never taken for database errors."""
+    iterator = iter(rows)
+    while True:
+        with database_errors():
+            try:
+                row = next(iterator)
+            except StopIteration:
+                return
+        yield row
+
+
+def pool_exhausted() -> ServiceUnavailable:
+    """The wait for a free pooled connection ran out (psycopg_pool's ``PoolTimeout`` / ``TooManyRequests``)."""
+    return ServiceUnavailable("no database connection became available in time; retry shortly")

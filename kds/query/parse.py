@@ -1,6 +1,6 @@
 """Turn raw parameters (CLI options or a query string) into an :class:`IncidentQuery`.
 
-Rules are checked in the SPEC's order and every problem is collected, so a caller sees all of
+Rules are checked in the order docs/api.md lists them and every problem is collected, so a caller sees all of
 them at once; the first decides the slug.
 """
 
@@ -15,9 +15,10 @@ from typing import Any
 from kds.errors import InvalidInput, Problem
 from kds.query import cursor as cursors
 from kds.query.models import IncidentFilter, IncidentQuery
-from kds.query.times import parse_time
+from kds.query.times import AGE_EXAMPLES, parse_time
 from kds.query.vocabulary import (
     ENVIRONMENTS,
+    LIMIT_RANGE,
     MAX_INCIDENT_ID,
     MAX_LIMIT,
     MAX_TEXT_LENGTH,
@@ -76,9 +77,9 @@ def _check_limit(values: dict[str, Any], default_limit: int, problems: _Collecto
     raw = values.get("limit", default_limit)
     limit = _integer(raw)
     if limit is None:
-        problems.add("invalid-limit", "limit", f"limit must be an integer between 1 and 1000, got {_shown(str(raw))}")
+        problems.add("invalid-limit", "limit", f"limit must be an integer {LIMIT_RANGE}, got {_shown(str(raw))}")
     elif not MIN_LIMIT <= limit <= MAX_LIMIT:
-        problems.add("invalid-limit", "limit", f"limit must be between 1 and 1000, got {limit}")
+        problems.add("invalid-limit", "limit", f"limit must be {LIMIT_RANGE}, got {limit}")
     else:
         return limit
     return default_limit
@@ -117,7 +118,7 @@ def _check_times(values: dict[str, Any], now: datetime, problems: _Collector) ->
             problems.add(
                 "invalid-time-range",
                 name,
-                f"{name} must be an RFC 3339 timestamp or a duration such as 30m, 6h, 7d, got {_shown(str(raw))}",
+                f"{name} must be an RFC 3339 timestamp or an age such as {AGE_EXAMPLES}, got {_shown(str(raw))}",
             )
     since, until = parsed["since"], parsed["until"]
     if since is not None and until is not None and since > until:
@@ -236,7 +237,7 @@ def _parse(
             "until": _raw_text(values.get("until")),
         }
     )
-    # The cursor's rule comes before text filters in the SPEC's order; its check needs them parsed.
+    # The cursor's rule comes before text filters in the documented order (docs/api.md); its check needs them parsed.
     cursor_problems = _Collector()
     position = _check_cursor(values, fingerprint, cursor_key, cursor_problems)
     _insert_before(problems.problems, cursor_problems.problems, before_names=set(_TEXT_FILTERS))
@@ -261,7 +262,7 @@ def _raw_text(value: Any) -> str | None:
 
 
 def _insert_before(problems: list[Problem], extra: list[Problem], *, before_names: set[str]) -> None:
-    """Insert ``extra`` before the first problem about one of ``before_names`` (keeps SPEC order)."""
+    """Insert ``extra`` before the first problem about one of ``before_names`` (keeps the documented order)."""
     index = next(
         (i for i, p in enumerate(problems) if p.name in before_names and p.slug == "invalid-parameter"),
         len(problems),

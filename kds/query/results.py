@@ -1,4 +1,4 @@
-"""Query results as documents: the list page of SPEC 5.1, assembled from JSON built in SQL."""
+"""Query results as documents: the list page of docs/api.md, assembled from JSON built in SQL."""
 
 from __future__ import annotations
 

@@ -83,7 +83,7 @@ DETAIL_DOCUMENT = document(DETAIL_FIELDS)
 
 @dataclass(frozen=True, slots=True)
 class Statement:
-    query: sql.Composable
+    query: sql.SQL
     params: dict[str, Any]
 
 
@@ -144,7 +144,7 @@ def _rendered(composed: sql.Composable) -> sql.SQL:
     Composing the page statement (~80 parts) took longer than the rest of the client side of a
     request; every text here is kds's own (identifiers from the allow-list, placeholders for values).
     """
-    return sql.SQL(composed.as_string(None))  # type: ignore[arg-type]
+    return sql.SQL(composed.as_string(None))
 
 
 _MATCHES = sql.SQL(

@@ -1,4 +1,4 @@
-"""The fixed vocabulary of incident queries (SPEC 3)."""
+"""The fixed vocabulary of incident queries (docs/api.md, docs/cli.md): the one owner of these values."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ SEVERITIES = ("info", "warning", "critical", "high", "medium", "low")
 ENVIRONMENTS = ("production", "staging", "development", "test")
 
 MIN_LIMIT, MAX_LIMIT = 1, 1000
+LIMIT_RANGE = f"between {MIN_LIMIT} and {MAX_LIMIT}"
 API_DEFAULT_LIMIT = 100
 CLI_DEFAULT_LIMIT = 50
 MAX_TEXT_LENGTH = 253

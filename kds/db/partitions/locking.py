@@ -35,7 +35,7 @@ class LockPolicy:
     max_pause: float = 10.0
 
     def pause(self, attempt: int) -> float:
-        return min(self.max_pause, self.first_pause * 2 ** (attempt - 1))
+        return min(self.max_pause, self.first_pause * 2.0 ** (attempt - 1))
 
 
 def locked_transaction(

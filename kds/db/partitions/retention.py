@@ -52,7 +52,9 @@ def cutoff(conn: psycopg.Connection, retention: Retention) -> datetime:
     row = conn.execute(
         "SELECT now() - make_interval(months => %s, days => %s)", (retention.months, retention.days)
     ).fetchone()
-    return row[0]  # type: ignore[index]
+    assert row is not None
+    limit: datetime = row[0]
+    return limit
 
 
 def past_retention(partitions: list[Partition], limit: datetime) -> list[Partition]:

@@ -1,4 +1,4 @@
-"""``POST /api/v1/audit/notifications`` (SPEC 5.3): HTTP in, the audit core, HTTP out.
+"""``POST /api/v1/audit/notifications`` (docs/api.md): HTTP in, the audit core, HTTP out.
 
 Validation and storage belong to :mod:`kds.audit`; this module checks the media type, hands the raw
 body to the core, answers 201 (a new record, committed) or 200 (the same record again: a safe
@@ -13,17 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from kds.audit import NotificationRecord, NotificationRequest, parse_notification
+from kds.audit import NotificationRequest, parse_notification
 from kds.audit.store import TABLE, store_notification
 from kds.errors import KdsError
 from kds.server.api.responses import JSON, json_bytes
 from kds.server.http import metrics
+from kds.server.process.state import worker_state
 
 if TYPE_CHECKING:
     from sanic import Request
     from sanic.response import HTTPResponse
 
-ROUTE = "/api/v1/audit/notifications"
 # datastorage_write_total{status}: "success" (inserted), this (the same record was already stored), or the error's slug
 WRITE_DUPLICATE = "duplicate"
 
@@ -52,7 +52,7 @@ async def create_notification(request: Request) -> HTTPResponse:
 
 
 async def _store(request: Request, notification: NotificationRequest) -> tuple[dict[str, Any], bool]:
-    database = request.app.ctx.state.database
+    database = worker_state(request.app).database
     with metrics.timed_write(TABLE) as timing:
         # Driver errors leave the connection block untranslated (the pool wrapper notices broken
         # connections by them); the server's error path maps them (503, 504, ...).
@@ -61,51 +61,3 @@ async def _store(request: Request, notification: NotificationRequest) -> tuple[d
         if not created:
             timing.status = WRITE_DUPLICATE
     return record, created
-
-
-def openapi(document: dict[str, Any]) -> None:
-    """Add this endpoint and its models to the server's OpenAPI document (generated from the core's models)."""
-    from pydantic.json_schema import models_json_schema
-
-    ref = "#/components/schemas/{model}"
-    _, top = models_json_schema(
-        [(NotificationRequest, "validation"), (NotificationRecord, "serialization")], ref_template=ref
-    )
-    document["components"]["schemas"].update(top.get("$defs", {}))
-
-    def problem(description: str, **headers: Any) -> dict[str, Any]:
-        response: dict[str, Any] = {
-            "description": description,
-            "content": {"application/problem+json": {"schema": {"$ref": ref.format(model="Problem")}}},
-        }
-        if headers:
-            response["headers"] = headers
-        return response
-
-    record = {"application/json": {"schema": {"$ref": ref.format(model="NotificationRecord")}}}
-    retry_after = {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}}
-    document["paths"][ROUTE] = {
-        "post": {
-            "operationId": "recordNotification",
-            "summary": "Record a notification in the audit trail, exactly once per notification_id.",
-            "description": (
-                "201 only after the row is committed. Sending the same notification_id again with the same "
-                "content (after normalisation) is a safe retry answered 200 with the stored record; different "
-                "content is 409 `conflict`. On 503 or a timeout, retry the same body."
-            ),
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": {"$ref": ref.format(model="NotificationRequest")}}},
-            },
-            "responses": {
-                "201": {"description": "Recorded (committed).", "content": record},
-                "200": {"description": "Already recorded with the same content (a safe retry).", "content": record},
-                "400": problem("`validation-error`: the body is not valid JSON, or every invalid field in `errors`."),
-                "409": problem("`conflict`: the notification_id already records a different notification."),
-                "413": problem("`payload-too-large`: the body is larger than KDS_MAX_BODY_BYTES."),
-                "415": problem("`unsupported-media-type`: the Content-Type is not application/json."),
-                "503": problem("`service-unavailable`: nothing was recorded; retry the same body.", **retry_after),
-                "504": problem("`query-timeout`: the write may or may not have been committed; retry the same body."),
-            },
-        }
-    }

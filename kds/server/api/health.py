@@ -1,4 +1,4 @@
-"""``/health``, ``/health/ready``, ``/health/live`` with the exact bodies of SPEC 5.1."""
+"""``/health``, ``/health/ready``, ``/health/live`` with the exact bodies of docs/api.md."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from kds.server.api.responses import json_bytes
+from kds.server.process.state import worker_state
 
 if TYPE_CHECKING:
     from sanic import Request
@@ -27,7 +28,7 @@ async def live(request: Request) -> HTTPResponse:
 
 async def ready(request: Request) -> HTTPResponse:
     """503 as soon as shutdown began; otherwise whether the database answers ``SELECT 1`` right now."""
-    state = request.app.ctx.state
+    state = worker_state(request.app)
     if state.shutting_down:
         return json_bytes(SHUTTING_DOWN, 503)
     reachable = await state.database.ping()
@@ -37,5 +38,5 @@ async def ready(request: Request) -> HTTPResponse:
 
 
 async def health(request: Request) -> HTTPResponse:
-    reachable = await request.app.ctx.state.database.ping()
+    reachable = await worker_state(request.app).database.ping()
     return json_bytes(HEALTHY) if reachable else json_bytes(UNHEALTHY, 503)

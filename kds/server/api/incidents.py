@@ -19,6 +19,8 @@ from kds.server.api.responses import NDJSON, json_bytes
 from kds.server.http import metrics, request_ids
 from kds.server.http.logs import event
 from kds.server.http.problems import classify, report
+from kds.server.process import sanic_compat
+from kds.server.process.state import request_state, worker_state
 
 if TYPE_CHECKING:
     from sanic import Request
@@ -38,7 +40,7 @@ def wants_ndjson(request: Request) -> bool:
 
 
 async def list_incidents(request: Request) -> HTTPResponse | None:
-    state = request.app.ctx.state
+    state = worker_state(request.app)
     parameters = query_parameters(request)
     if watch.is_watch(parameters):
         await watch.watch_incidents(request, parameters)
@@ -56,7 +58,7 @@ async def list_incidents(request: Request) -> HTTPResponse | None:
 
 async def get_incident(request: Request, id: str) -> HTTPResponse:
     incident_id = parse_incident_id(unquote(id))
-    database = request.app.ctx.state.database
+    database = worker_state(request.app).database
     with metrics.timed_query("get_incident"):
         async with database.connection() as conn:
             body = await afetch_incident(conn, incident_id)
@@ -70,12 +72,12 @@ async def stream_incidents(request: Request, query: IncidentQuery) -> None:
     still a problem+json response. A failure after the first byte can only cut the stream: the
     connection is aborted before the terminating chunk, which clients see as an incomplete body.
     """
-    database = request.app.ctx.state.database
+    database = worker_state(request.app).database
     with metrics.timed_query("stream_incidents") as timing:
         async with database.connection() as conn:
             rows = aiter(astream_incidents(conn, query))
             first = await anext(rows, None)
-            request.ctx.streaming = True
+            request_state(request).streaming = True
             response = await request.respond(content_type=NDJSON)
             buffer = bytearray()
             if first is not None:
@@ -98,7 +100,7 @@ async def stream_incidents(request: Request, query: IncidentQuery) -> None:
                 report(request, problem)
                 event(logging.WARNING, "stream cut", request_id=request_ids.of(request), slug=problem.slug)
                 timing.status = problem.slug
-                request.ctx.stream_status = problem.status
-                request.transport.abort()
+                request_state(request).stream_status = problem.status
+                sanic_compat.abort_connection(request)
                 # Sanic treats a cancelled handler whose connection is gone as finished, silently.
                 raise asyncio.CancelledError("stream cut") from exc

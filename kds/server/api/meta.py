@@ -8,16 +8,17 @@ from sanic.response import HTTPResponse
 
 from kds.server.api.responses import json_bytes
 from kds.server.http import metrics as server_metrics
+from kds.server.process.state import worker_state
 
 if TYPE_CHECKING:
     from sanic import Request
 
 
 async def metrics(request: Request) -> HTTPResponse:
-    state = request.app.ctx.state
+    state = worker_state(request.app)
     server_metrics.set_pool_connections(*state.database.stats())
     return HTTPResponse(server_metrics.exposition(), content_type=server_metrics.CONTENT_TYPE)
 
 
 async def openapi(request: Request) -> HTTPResponse:
-    return json_bytes(request.app.ctx.state.openapi)
+    return json_bytes(worker_state(request.app).openapi)

@@ -1,11 +1,11 @@
-"""Bearer-token authentication of the API (SPEC 5.6): the HTTP side of :mod:`kds.auth`.
+"""Bearer-token authentication of the API (docs/security.md): the HTTP side of :mod:`kds.auth`.
 
 Off unless ``KDS_AUTH_TOKENS_FILE`` is set. Then every request needs a known token, except the open
-paths (``/health*``, ``/api/v1/openapi.json``); a matched route also needs its scope. Requests that
-match no route still need a valid token before they learn 404 or 405, so the API's shape is not
-disclosed to anonymous clients; under an area (``/api/v1/incidents``, ``/api/v1/audit``,
-``/metrics``) they also need the area's scope. A route missing from :data:`SCOPE_BY_ROUTE` is refused to every
-token (fail closed): a new endpoint must be given its scope here.
+routes of the route table (:mod:`kds.server.api.routes`); a matched route also needs the scope the
+table gives it. Requests that match no route still need a valid token before they learn 404 or 405,
+so the API's shape is not disclosed to anonymous clients; under an area (``/api/v1/incidents``,
+``/api/v1/audit``, ``/metrics``) they also need the area's scope. A route registered without a scope
+is refused to every token (fail closed). See docs/security.md.
 
 Tokens are never logged: the middleware reads the ``Authorization`` header and keeps only the
 principal's name on ``request.ctx.principal``.
@@ -19,92 +19,83 @@ from typing import TYPE_CHECKING
 
 from sanic.exceptions import Forbidden, Unauthorized
 
-from kds.auth import AUDIT_WRITE, INCIDENTS_READ, METRICS_READ, TokenStore
+from kds.auth import TokenStore
+from kds.server.api import routes
 from kds.server.http import limits
 from kds.server.http.logs import event
 from kds.server.http.observe import UNMATCHED_ROUTE, route_template
+from kds.server.process.state import request_state, worker_state
 
 if TYPE_CHECKING:
     from sanic import Request, Sanic
 
     from kds.settings import Settings
 
-SCOPE_BY_ROUTE: dict[str, str] = {
-    "/api/v1/incidents": INCIDENTS_READ,
-    "/api/v1/incidents/<id>": INCIDENTS_READ,
-    "/api/v1/audit/notifications": AUDIT_WRITE,
-    "/metrics": METRICS_READ,
-}
-# Paths that match no route still fall in an area: a token without the area's scope learns nothing more.
-SCOPE_BY_AREA: tuple[tuple[str, str], ...] = (
-    ("/api/v1/incidents", INCIDENTS_READ),
-    ("/api/v1/audit", AUDIT_WRITE),
-    ("/metrics", METRICS_READ),
-)
-OPEN_ROUTES = frozenset({"/health", "/health/ready", "/health/live", "/api/v1/openapi.json"})
 SCHEME = "Bearer"
+UNSCOPED = object()  # a route registered without a scope: refused to every token (fail closed)
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
-def install(app: Sanic, settings: Settings) -> None:
-    """Load the tokens (a missing or malformed file raises TokenFileError) and add the middleware."""
+def load_tokens(settings: Settings) -> TokenStore | None:
+    """The tokens when authentication is on (a missing or malformed file raises TokenFileError)."""
     if settings.auth_tokens_file is None:
-        return
-    app.ctx.tokens = TokenStore(settings.auth_tokens_file, report=event)
-    app.on_request(authenticate)
-    app.after_server_start(_watch_tokens_file)
+        return None
+    return TokenStore(settings.auth_tokens_file, report=event)
 
 
-async def _watch_tokens_file(app: Sanic) -> None:
+async def watch_tokens_file(app: Sanic) -> None:
     """Check the file every second even without traffic, so a rotation (or a bad update) shows at once."""
     import asyncio
 
-    store: TokenStore = app.ctx.tokens
+    state = worker_state(app)
+    store = state.tokens
+    if store is None:
+        return
 
     async def watch() -> None:
         while True:
             await asyncio.sleep(store.check_interval)
             store.check()
 
-    app.ctx.state.background.append(asyncio.get_running_loop().create_task(watch()))
+    state.background.append(asyncio.get_running_loop().create_task(watch()))
+
+
+def route_scope(request: Request) -> str | object | None:
+    """The matched route's scope (route metadata from the route table); :data:`UNSCOPED` if it has none."""
+    return getattr(request.route.ctx, "scope", UNSCOPED) if request.route is not None else UNSCOPED
 
 
 def is_open(request: Request) -> bool:
-    template = route_template(request)
-    if template != UNMATCHED_ROUTE:
-        return template in OPEN_ROUTES
-    path = request.path
-    return path == "/health" or path.startswith("/health/") or path == "/api/v1/openapi.json"
+    if route_template(request) != UNMATCHED_ROUTE:
+        return route_scope(request) is routes.OPEN
+    return routes.is_open_path(request.path)
 
 
 async def authenticate(request: Request) -> None:
     if limits.rejected(request) or is_open(request):
         return
-    store: TokenStore = request.app.ctx.tokens
+    store = worker_state(request.app).tokens
+    if store is None:
+        return  # authentication is off (the middleware is only installed when it is on)
     authorization = request.headers.get("authorization")
     principal = store.authenticate(authorization)
     if principal is None:
         detail = "a bearer token is required" if not authorization else "the bearer token is not valid"
         raise Unauthorized(detail, scheme=SCHEME, quiet=True)
-    request.ctx.principal = principal.name
+    request_state(request).principal = principal.name
     template = route_template(request)
     if template == UNMATCHED_ROUTE:
-        scope = area_scope(request.path)
-        if scope is None:
+        area = routes.area_scope(request.path)
+        if area is None:
             return  # a valid token is enough to learn 404 or 405
+        scope = area
     else:
-        scope = SCOPE_BY_ROUTE.get(template)
-        if scope is None:
+        found = route_scope(request)
+        if not isinstance(found, str):
             raise Forbidden("no token grants access to this route", quiet=True)
+        scope = found
     if not principal.allows(scope):
         raise Forbidden(f"the token does not grant the scope {scope}", quiet=True)
-
-
-def area_scope(path: str) -> str | None:
-    for prefix, scope in SCOPE_BY_AREA:
-        if path == prefix or path.startswith(prefix + "/"):
-            return scope
-    return None
 
 
 def is_loopback(host: str) -> bool:

@@ -1,4 +1,4 @@
-"""CORS (SPEC 5.6): off unless ``KDS_CORS_ORIGINS`` lists origins (comma-separated, exact match).
+"""CORS (docs/security.md): off unless ``KDS_CORS_ORIGINS`` lists origins (comma-separated, exact match).
 
 Off, responses carry no ``Access-Control-*`` header and browsers keep other origins out. On, a
 request whose ``Origin`` is listed gets that origin echoed (with ``Vary: Origin``), and a preflight
@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 
 from sanic.response import HTTPResponse
 
-if TYPE_CHECKING:
-    from sanic import Request, Sanic
+from kds.server.process.state import worker_state
 
-    from kds.settings import Settings
+if TYPE_CHECKING:
+    from sanic import Request
 
 ALLOW_METHODS = "GET, POST, OPTIONS"
 ALLOW_HEADERS = "Authorization, Content-Type, Accept, X-Request-ID"
@@ -23,18 +23,9 @@ EXPOSE_HEADERS = "X-Request-ID, Retry-After, WWW-Authenticate"
 MAX_AGE_SECONDS = "600"
 
 
-def install(app: Sanic, settings: Settings) -> None:
-    origins = frozenset(settings.cors_origin_list)
-    if not origins:
-        return
-    app.ctx.cors_origins = origins
-    app.on_request(preflight)
-    app.on_response(allow_origin)
-
-
 def allowed_origin(request: Request) -> str | None:
     origin = request.headers.get("origin")
-    return origin if origin is not None and origin in request.app.ctx.cors_origins else None
+    return origin if origin is not None and origin in worker_state(request.app).cors_origins else None
 
 
 async def preflight(request: Request) -> HTTPResponse | None:

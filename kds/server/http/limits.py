@@ -1,4 +1,4 @@
-"""Request limits of SPEC 5.6, each answered as problem+json with its own slug.
+"""Request limits (docs/security.md), each answered as problem+json with its own slug.
 
 How Sanic enforces them (``sanic/http/http1.py``) and what kds adds:
 
@@ -27,9 +27,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sanic.exceptions import MethodNotAllowed, NotFound, PayloadTooLarge, SanicException
-from sanic.http.http1 import Http
 
 from kds.server.http import problems
+from kds.server.process import sanic_compat
+from kds.server.process.state import request_state
 
 if TYPE_CHECKING:
     from sanic import Request, Sanic
@@ -50,7 +51,7 @@ def configure(app: Sanic, settings: Settings) -> None:
     """Header limit 16 KiB whatever the body limit; the 414/431 split; early rejections."""
     app.config.REQUEST_MAX_HEADER_SIZE = MAX_HEADER_BYTES
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
-    Http.set_header_max_size(MAX_HEADER_BYTES)
+    sanic_compat.set_header_limit(MAX_HEADER_BYTES)
     app.exception(PayloadTooLarge)(oversized)
     app.signal("http.lifecycle.exception")(note_rejection)
 
@@ -58,12 +59,12 @@ def configure(app: Sanic, settings: Settings) -> None:
 async def note_rejection(request: Request, exception: BaseException) -> None:
     """Mark requests refused before routing, so that middleware does not ask them for a token."""
     if request is not None and not isinstance(exception, NotFound | MethodNotAllowed):
-        request.ctx.rejected = True
+        request_state(request).rejected = True
 
 
 def rejected(request: Request) -> bool:
     """Was this request refused by the protocol layer (malformed, too large, too slow)?"""
-    return getattr(request.ctx, "rejected", False)
+    return request_state(request).rejected
 
 
 async def check_request(request: Request) -> None:
@@ -75,30 +76,24 @@ async def check_request(request: Request) -> None:
     if rejected(request):
         return
     if len(request.raw_url) > MAX_TARGET_BYTES:
-        close_after(request)
+        sanic_compat.close_after_response(request)
         raise UriTooLong(f"the request target is longer than {MAX_TARGET_BYTES} bytes")
     declared = request.headers.get("content-length")
     limit = request.app.config.REQUEST_MAX_SIZE
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        close_after(request)
+        sanic_compat.close_after_response(request)
         raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
-
-
-def close_after(request: Request) -> None:
-    if request.stream is not None:
-        request.stream.keep_alive = False
 
 
 def _request_line(request: Request) -> tuple[bytes, bool] | None:
     """The request line still in the receive buffer, and whether it ended there (None: no buffer)."""
-    stream = getattr(request, "stream", None)
-    buffer = getattr(stream, "recv_buffer", None)
-    if buffer is None:
+    head = sanic_compat.received_head(request, MAX_HEADER_BYTES + 2)
+    if head is None:
         return None
-    end = buffer.find(b"\r\n", 0, MAX_HEADER_BYTES + 2)
+    end = head.find(b"\r\n")
     if end == -1:
-        return bytes(buffer[: MAX_HEADER_BYTES + 2]), False
-    return bytes(buffer[:end]), True
+        return head, False
+    return head[:end], True
 
 
 def _target(request_line: bytes) -> bytes:

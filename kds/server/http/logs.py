@@ -8,6 +8,7 @@ them at the top level, the text formatter appends them as ``key=value``.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import orjson
@@ -16,6 +17,13 @@ from kds.timefmt import from_epoch
 
 LOGGER_NAME = "kds.server"
 log = logging.getLogger(LOGGER_NAME)
+# terminal colour codes some libraries put into their messages (Sanic does on a terminal)
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def message_of(record: logging.LogRecord) -> str:
+    """The record's message without terminal escape sequences."""
+    return _ANSI_ESCAPE.sub("", record.getMessage())
 
 
 def _timestamp(created: float) -> str:
@@ -32,7 +40,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "pid": record.process,
-            "message": record.getMessage(),
+            "message": message_of(record),
         }
         fields = getattr(record, "fields", None)
         if fields:
@@ -46,7 +54,7 @@ class TextFormatter(logging.Formatter):
     """``<time> <LEVEL> <message> key=value ...`` for humans at a terminal."""
 
     def format(self, record: logging.LogRecord) -> str:
-        parts = [_timestamp(record.created), f"{record.levelname:<7}", f"[{record.process}]", record.getMessage()]
+        parts = [_timestamp(record.created), f"{record.levelname:<7}", f"[{record.process}]", message_of(record)]
         fields = getattr(record, "fields", None)
         if fields:
             parts.extend(f"{key}={value}" for key, value in fields.items())

@@ -1,4 +1,4 @@
-"""Prometheus metrics of SPEC 5.4, correct with any number of workers.
+"""Prometheus metrics (docs/operations.md), correct with any number of workers.
 
 With several worker processes every worker writes its samples to files in
 ``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's multiprocess mode) and ``/metrics`` aggregates them,
@@ -10,22 +10,22 @@ methods and parameter names, anything else becomes ``other``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from time import perf_counter
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram
-from prometheus_client import values as _values
 
 from kds.audit.store import WRITE_COLUMNS
 from kds.errors import KdsError, Problem
 from kds.query.vocabulary import PARAMETERS
+from kds.server.http.problems import classify
+from kds.server.process import sanic_compat
+from kds.server.process.metrics_dir import multiprocess_enabled
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # prometheus-client picks its value class when first imported; if that happened before the runner
 # set the variable, pick again (the metrics below are created with whatever is chosen here).
-if os.environ.get(MULTIPROC_ENV):
-    _values.ValueClass = _values.get_value_class()
+if multiprocess_enabled():
+    sanic_compat.reselect_value_class()
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -94,8 +94,6 @@ def outcome(exception: BaseException) -> str:
     """A bounded outcome label for a failed database call (the slug it becomes)."""
     if isinstance(exception, KdsError):
         return exception.slug
-    from kds.server.http.problems import classify
-
     return classify(exception).slug
 
 
@@ -143,10 +141,6 @@ def set_pool_connections(size: int, available: int, waiting: int) -> None:
     POOL_CONNECTIONS.labels("size").set(size)
     POOL_CONNECTIONS.labels("available").set(available)
     POOL_CONNECTIONS.labels("waiting").set(waiting)
-
-
-def multiprocess_enabled() -> bool:
-    return bool(os.environ.get(MULTIPROC_ENV))
 
 
 def exposition() -> bytes:

@@ -10,21 +10,23 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from kds.server.http import metrics, request_ids
 from kds.server.http.logs import event
+from kds.server.process import sanic_compat
+from kds.server.process.state import request_state, worker_state
 
 if TYPE_CHECKING:
     from sanic import Request
-    from sanic.response import BaseHTTPResponse
+    from sanic.response import BaseHTTPResponse, HTTPResponse
 
 UNMATCHED_ROUTE = "unmatched"
 CLIENT_CLOSED = 499  # nginx's convention for "the client went away before the response"
 
-Handler = Callable[..., Awaitable[Any]]
+Handler = Callable[..., Coroutine[Any, Any, "HTTPResponse | None"]]
 
 
 def route_template(request: Request) -> str:
@@ -36,7 +38,7 @@ def route_template(request: Request) -> str:
 
 
 async def on_request(request: Request) -> None:
-    request.ctx.started = perf_counter()
+    request_state(request).started = perf_counter()
     request_ids.of(request)
 
 
@@ -44,22 +46,21 @@ async def on_response(request: Request, response: BaseHTTPResponse) -> None:
     headers = response.headers
     headers[request_ids.HEADER] = request_ids.of(request)
     headers["X-Content-Type-Options"] = "nosniff"
-    state = request.app.ctx.state
-    if state.draining and request.stream is not None:
+    state = worker_state(request.app)
+    if state.draining:
         # Shutdown is draining: this connection ends with this response (Connection: close).
-        request.stream.keep_alive = False
-    if not getattr(request.ctx, "streaming", False):
+        sanic_compat.close_after_response(request)
+    if not request_state(request).streaming:
         finish(request, response.status)
 
 
 def finish(request: Request, status: int) -> None:
     """Record the request once: metrics by route template, and the request log line."""
-    ctx = request.ctx
-    if getattr(ctx, "finished", False):
+    ctx = request_state(request)
+    if ctx.finished:
         return
     ctx.finished = True
-    started = getattr(ctx, "started", None)
-    seconds = perf_counter() - started if started is not None else 0.0
+    seconds = perf_counter() - ctx.started if ctx.started is not None else 0.0
     route = route_template(request)
     method = request.method
     metrics.observe_request(method, route, status, seconds)
@@ -80,18 +81,19 @@ def instrumented(handler: Handler) -> Handler:
 
     @functools.wraps(handler)
     async def wrapper(request: Request, *args: Any, **kwargs: Any) -> Any:
-        state = request.app.ctx.state
+        state = worker_state(request.app)
         state.in_flight += 1
         metrics.HTTP_IN_FLIGHT.inc()
         try:
             return await handler(request, *args, **kwargs)
         except asyncio.CancelledError:
-            finish(request, getattr(request.ctx, "stream_status", CLIENT_CLOSED))
+            finish(request, request_state(request).stream_status or CLIENT_CLOSED)
             raise
         finally:
             state.in_flight -= 1
             metrics.HTTP_IN_FLIGHT.dec()
-            if getattr(request.ctx, "streaming", False):
-                finish(request, getattr(request.ctx, "stream_status", 200))
+            ctx = request_state(request)
+            if ctx.streaming:
+                finish(request, ctx.stream_status or 200)
 
     return wrapper

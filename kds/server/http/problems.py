@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse
 
 from kds.errors import InvalidInput, KdsError
 from kds.server.http import request_ids
-from kds.server.http.logs import event
+from kds.server.http.logs import event, log
 
 if TYPE_CHECKING:
     from sanic import Request
@@ -137,11 +136,10 @@ def _translate_database_error(exception: BaseException) -> KdsError | None:
     import psycopg
     from psycopg_pool import PoolTimeout, TooManyRequests
 
-    from kds.db.connection import translate_error
-    from kds.errors import ServiceUnavailable
+    from kds.db.connection import pool_exhausted, translate_error
 
     if isinstance(exception, PoolTimeout | TooManyRequests):
-        error = ServiceUnavailable("no database connection became available in time; retry shortly")
+        error: KdsError = pool_exhausted()
     elif isinstance(exception, psycopg.Error):
         error = translate_error(exception)
     else:
@@ -212,21 +210,6 @@ def report(request: Request, problem: HttpProblem) -> None:
         if sqlstate:
             fields["sqlstate"] = sqlstate
     if problem.slug == "internal-error" and cause is not None:
-        from kds.server.http.logs import log
-
         log.error("unexpected error", exc_info=(type(cause), cause, cause.__traceback__), extra={"fields": fields})
         return
     event(problem.log_level, "request failed", **fields)
-
-
-class ProblemErrorHandler(ErrorHandler):
-    """Sanic's error handler, replaced: every exception becomes a problem document."""
-
-    def default(self, request: Request, exception: BaseException) -> HTTPResponse:  # type: ignore[override]
-        problem = classify(exception)
-        report(request, problem)
-        if isinstance(exception, InvalidInput):
-            from kds.server.http import metrics
-
-            metrics.record_validation_failures(exception.problems)
-        return render(request, problem)

@@ -1,10 +1,12 @@
-"""``X-Request-ID`` (SPEC 5.4): keep a well-formed incoming id, otherwise mint a fresh UUID4."""
+"""``X-Request-ID`` (docs/api.md): keep a well-formed incoming id, otherwise mint a fresh UUID4."""
 
 from __future__ import annotations
 
 import re
 import uuid
 from typing import TYPE_CHECKING
+
+from kds.server.process.state import request_state
 
 if TYPE_CHECKING:
     from sanic import Request
@@ -22,10 +24,8 @@ def choose(incoming: str | None) -> str:
 
 def of(request: Request) -> str:
     """The request's id, chosen on first use (also for requests that failed before any middleware)."""
-    ctx = request.ctx
-    request_id = getattr(ctx, "request_id", None)
-    if request_id is None:
+    ctx = request_state(request)
+    if ctx.request_id is None:
         headers = getattr(request, "headers", None)
-        request_id = choose(headers.get(HEADER) if headers is not None else None)
-        ctx.request_id = request_id
-    return request_id
+        ctx.request_id = choose(headers.get(HEADER) if headers is not None else None)
+    return ctx.request_id

@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING
 
 from sanic import Sanic
 
-from kds.server import api
-from kds.server.http import observe, security
+from kds.server.api import routes
+from kds.server.http import auth, middleware
+from kds.server.http.error_handler import ProblemErrorHandler
 from kds.server.http.logs import logging_config
-from kds.server.http.problems import ProblemErrorHandler
 from kds.server.process.database import Database
 from kds.server.process.shutdown import WorkerShutdown
-from kds.server.process.state import WorkerState
+from kds.server.process.state import KdsRequest, WorkerState, worker_state
 
 if TYPE_CHECKING:
     from kds.settings import Settings
@@ -25,34 +25,37 @@ def create_app(settings: Settings) -> Sanic:
     """Build the app; ``settings.database_url`` is already resolved (see :func:`kds.server.process.runner.run`)."""
     if not settings.database_url:
         raise ValueError("create_app needs settings with a database_url (resolved by the runner)")
+    from kds.server.api.openapi import document_bytes
+
+    state = WorkerState(
+        settings=settings,
+        database=Database(settings.database_url, settings),
+        openapi=document_bytes(),
+        cursor_key=settings.cursor_key,
+        tokens=auth.load_tokens(settings),
+        cors_origins=frozenset(settings.cors_origin_list),
+    )
     app = Sanic(
         APP_NAME,
+        ctx=state,
+        request_class=KdsRequest,
         log_config=logging_config(settings.log_format, settings.log_level),
         error_handler=ProblemErrorHandler(),
         env_prefix="KDS_SANIC_",
     )
     _configure(app, settings)
-    from kds.server.api.openapi import document_bytes
-
-    app.ctx.state = WorkerState(settings=settings, database=Database(settings.database_url, settings))
-    app.ctx.state.openapi = document_bytes()
-    app.ctx.state.cursor_key = settings.cursor_key
-    app.ctx.shutdown = WorkerShutdown(app)
-
-    app.on_request(observe.on_request)
-    app.on_response(observe.on_response)
-    security.install(app, settings)
-    api.register(app)
+    state.shutdown = shutdown = WorkerShutdown(app)
+    middleware.install(app, settings)
+    routes.register(app)
     app.before_server_start(_open_database)
     app.after_server_start(_start_worker)
-    app.before_server_stop(app.ctx.shutdown.before_server_stop)
-    app.after_server_stop(app.ctx.shutdown.after_server_stop)
+    app.before_server_stop(shutdown.before_server_stop)
+    app.after_server_stop(shutdown.after_server_stop)
     return app
 
 
 def _configure(app: Sanic, settings: Settings) -> None:
     config = app.config
-    config.REQUEST_MAX_SIZE = settings.max_body_bytes
     config.REQUEST_TIMEOUT = settings.request_timeout
     config.RESPONSE_TIMEOUT = settings.response_timeout
     # Step 3 of the shutdown: how long Sanic waits for in-flight requests once it stopped accepting.
@@ -66,7 +69,7 @@ def _configure(app: Sanic, settings: Settings) -> None:
 
 
 async def _open_database(app: Sanic) -> None:
-    await app.ctx.state.database.open()
+    await worker_state(app).database.open()
 
 
 async def _start_worker(app: Sanic) -> None:
@@ -74,8 +77,11 @@ async def _start_worker(app: Sanic) -> None:
 
     loop = asyncio.get_running_loop()
     # Sanic registered its own SIGTERM/SIGINT handlers just before this listener; replace them.
-    app.ctx.shutdown.install(loop)
-    app.ctx.state.background.append(loop.create_task(_publish_pool_gauge(app)))
+    shutdown = worker_state(app).shutdown
+    assert shutdown is not None  # set by create_app
+    if not app.asgi:  # served as ASGI (in-process tests), the ASGI server owns the signals
+        shutdown.install(loop)
+    worker_state(app).background.append(loop.create_task(_publish_pool_gauge(app)))
 
 
 async def _publish_pool_gauge(app: Sanic) -> None:
@@ -83,7 +89,7 @@ async def _publish_pool_gauge(app: Sanic) -> None:
 
     from kds.server.http import metrics
 
-    database = app.ctx.state.database
+    database = worker_state(app).database
     while True:
         metrics.set_pool_connections(*database.stats())
         await asyncio.sleep(POOL_GAUGE_INTERVAL)

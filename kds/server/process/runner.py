@@ -9,37 +9,15 @@ rolling restarts); each opens its own database pool after the fork.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import tempfile
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kds.errors import ConfigurationError
+from kds.server.process.metrics_dir import prepare_metrics_directory
 
 if TYPE_CHECKING:
     from kds.settings import Settings
-
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # same as kds.server.http.metrics, without importing prometheus_client
-
-
-def prepare_metrics_directory() -> tuple[Path, bool]:
-    """The multiprocess directory, emptied; a fresh temporary one when the variable is unset.
-
-    Must run before ``prometheus_client`` is imported in this process, and before the workers
-    start (they inherit the variable). Returns the directory and whether kds created it.
-    """
-    configured = os.environ.get(MULTIPROC_ENV)
-    if configured:
-        directory = Path(configured)
-        directory.mkdir(parents=True, exist_ok=True)
-        for stale in directory.glob("*.db"):
-            stale.unlink(missing_ok=True)
-        return directory, False
-    directory = Path(tempfile.mkdtemp(prefix="kds-metrics-"))
-    os.environ[MULTIPROC_ENV] = str(directory)
-    return directory, True
 
 
 def check_database_url(url: str) -> None:
@@ -66,6 +44,8 @@ def run(settings: Settings) -> None:
         if created:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
+    # first: checks the Sanic/prometheus-client versions and turns Sanic's start-up hint and colours off
+    from kds.server.process import sanic_compat  # noqa: F401, I001
     from sanic import Sanic
 
     from kds.server.http.logs import configure_current_process, event
@@ -73,11 +53,11 @@ def run(settings: Settings) -> None:
     from kds.server.process.supervisor import Supervisor
 
     configure_current_process(settings.log_format, settings.log_level)
-    from kds.server.http import security
+    from kds.server.http import auth
     from kds.server.process.timeouts import DeadlineHttpProtocol
 
     try:
-        security.announce(settings)  # once per server: a bad tokens file stops the start here
+        auth.announce(settings)  # once per server: a bad tokens file stops the start here
     except BaseException:
         cleanup()
         raise

@@ -1,4 +1,4 @@
-"""Kubernetes-aware graceful shutdown (SPEC 5.5).
+"""Kubernetes-aware graceful shutdown (docs/operations.md).
 
 Worker process (:class:`WorkerShutdown`), on SIGTERM or SIGINT:
 
@@ -27,6 +27,7 @@ from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from kds.server.http.logs import event
+from kds.server.process.state import worker_state
 
 if TYPE_CHECKING:
     from sanic import Sanic
@@ -41,7 +42,7 @@ def _seconds(since: float | None) -> float:
 class WorkerShutdown:
     def __init__(self, app: Sanic) -> None:
         self.app = app
-        self.state = app.ctx.state
+        self.state = worker_state(app)
         self.settings = self.state.settings
         self.signal_at: float | None = None
         self.drain_at: float | None = None

@@ -1,33 +1,77 @@
-"""What one worker process knows at run time (kept on ``app.ctx.state``)."""
+"""Typed state: what one worker process knows (``app.ctx``) and what one request carries (``request.ctx``).
+
+The app is built with ``Sanic(ctx=WorkerState(...), request_class=KdsRequest)``; Sanic's
+``Request.make_context`` gives every request a fresh :class:`RequestState` instead of an untyped
+namespace.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
+
+from sanic import Request
 
 if TYPE_CHECKING:
     import asyncio
 
     from sanic import Sanic
 
+    from kds.auth import TokenStore
     from kds.server.process.database import Database
+    from kds.server.process.shutdown import WorkerShutdown
     from kds.settings import Settings
 
 
-@dataclass(slots=True)
+@dataclass
 class WorkerState:
+    """``app.ctx`` of a worker (a plain dataclass: Sanic may add attributes of its own)."""
+
     settings: Settings
     database: Database
     openapi: bytes = b""
     cursor_key: bytes = b""
+    # the bearer tokens when authentication is on (KDS_AUTH_TOKENS_FILE), re-read when the file changes
+    tokens: TokenStore | None = None
+    # origins answered with CORS headers (KDS_CORS_ORIGINS); empty: CORS off
+    cors_origins: frozenset[str] = frozenset()
+    shutdown: WorkerShutdown | None = None
     # set by the shutdown sequence (kds.server.process.shutdown)
     shutting_down: bool = False
     draining: bool = False
     # requests inside a handler right now (the drain waits for these)
     in_flight: int = 0
-    # per-worker background tasks (pool gauge), cancelled when the worker stops
+    # per-worker background tasks (pool gauge, tokens file watch), cancelled when the worker stops
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
-def of(app: Sanic) -> WorkerState:
-    return app.ctx.state
+@dataclass(slots=True)
+class RequestState:
+    """``request.ctx``: set by the middleware and handlers of :mod:`kds.server.http` and :mod:`kds.server.api`."""
+
+    request_id: str | None = None  # chosen on first use (kds.server.http.request_ids)
+    started: float | None = None  # perf_counter() when the request middleware began
+    rejected: bool = False  # refused by the protocol layer (malformed, too large, too slow)
+    principal: str | None = None  # the authenticated token's name (never the token)
+    streaming: bool = False  # the handler streams its response; the request is finished by the handler
+    stream_status: int | None = None  # the status a cut stream is recorded with
+    finished: bool = False  # its log line and metrics are written
+
+
+class KdsRequest(Request):
+    """Sanic's request with a typed context."""
+
+    ctx: RequestState  # type: ignore[assignment]
+
+    @staticmethod
+    def make_context() -> RequestState:  # type: ignore[override]
+        return RequestState()
+
+
+def worker_state(app: Sanic) -> WorkerState:
+    state: WorkerState = app.ctx
+    return state
+
+
+def request_state(request: Request) -> RequestState:
+    return cast("RequestState", request.ctx)

@@ -25,6 +25,7 @@ from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from kds.server.http.logs import event
+from kds.server.process import sanic_compat
 from kds.server.process.shutdown import (
     SIGNALS,
     prepare_forked_worker,
@@ -64,7 +65,7 @@ class Supervisor:
         import multiprocessing.util
 
         manager = self.app.manager
-        manager.wait_for_ack = self._wait_for_ack  # this manager instance only
+        sanic_compat.stop_waiting_for_ack_on_shutdown(self.app)  # this manager instance only
         multiprocessing.util.register_after_fork(self, prepare_forked_worker)
         with self._lock:
             self._forward = manager.shutdown_signal
@@ -75,7 +76,8 @@ class Supervisor:
             request_shutdown()
             self._forward(pending, None)
             self._close_listeners_later()
-        elif manager._shutting_down and self.first_at is None:  # arrived while Sanic's handler was in place
+        elif sanic_compat.manager_shutting_down(self.app) and self.first_at is None:
+            # the signal arrived while Sanic's handler was in place
             request_shutdown()
             self.first_at = monotonic()
             event(logging.INFO, "shutdown: signal received by the main process during start-up")
@@ -113,45 +115,22 @@ class Supervisor:
         forward(signum, None)
         self._close_listeners_later()
 
-    def _wait_for_ack(self) -> None:
-        """Sanic's ``WorkerManager.wait_for_ack``, except that it stops waiting once shutdown began."""
-        from sanic.log import error_logger
-
-        manager = self.app.manager
-        misses = 0
-        while not manager._all_workers_ack():
-            if manager._shutting_down:
-                manager.shutdown()  # also signals the workers started after the signal arrived
-                return  # the shutdown message stays queued for manager.monitor()
-            if manager.monitor_subscriber.poll(0.1):
-                message = manager.monitor_subscriber.recv()
-                if message != "__TERMINATE_EARLY__":
-                    manager.monitor_publisher.send(message)
-                    continue
-                misses = manager.THRESHOLD
-            misses += 1
-            if misses > manager.THRESHOLD:
-                error_logger.error("Not all workers acknowledged a successful start-up. Shutting down.")
-                manager.kill()
-
     def _close_listeners_later(self) -> None:
         timer = threading.Timer(self.shutdown_delay, self._close_listeners)
         timer.daemon = True
         timer.start()
 
     def _close_listeners(self) -> None:
-        for server_info in self.app.state.server_info:
-            sock = server_info.settings.get("sock")
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.close()
+        for sock in sanic_compat.listening_sockets(self.app):
+            with contextlib.suppress(OSError):
+                sock.close()
 
     def _kill_children(self) -> None:
         import multiprocessing
 
         pids: set[int] = set()
         with contextlib.suppress(Exception):
-            pids.update(process.pid for process in self.app.manager.processes if process.pid)
+            pids.update(sanic_compat.worker_pids(self.app))
         pids.update(child.pid for child in multiprocessing.active_children() if child.pid)
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):

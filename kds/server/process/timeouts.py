@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import asyncio
 from asyncio import CancelledError
+from collections.abc import Awaitable, Callable
 from time import monotonic
 
 from sanic.exceptions import BadRequest
-from sanic.http import Stage
-from sanic.http.http1 import Http
-from sanic.server.protocols.http_protocol import HttpProtocol
+
+from kds.server.process.sanic_compat import GuardedHttpProtocol
 
 
 class RequestTimedOut(BadRequest):
@@ -38,20 +38,11 @@ class RequestTimedOut(BadRequest):
     quiet = True
 
 
-class DeadlineHttp(Http):
-    """Sanic's HTTP/1.1 handler, telling its protocol when a new request begins."""
-
-    def init_for_request(self) -> None:
-        super().init_for_request()
-        self.protocol.request_begins()  # type: ignore[attr-defined]
-
-
-class DeadlineHttpProtocol(HttpProtocol):
-    HTTP_CLASS = DeadlineHttp
+class DeadlineHttpProtocol(GuardedHttpProtocol):
     __slots__ = ("_deadline", "_requests_begun")
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._deadline: float | None = monotonic() + self.request_timeout
+        self._deadline: float | None = monotonic() + self.request_timeout_seconds
         self._requests_begun = 0
         super().connection_made(transport)
 
@@ -61,21 +52,19 @@ class DeadlineHttpProtocol(HttpProtocol):
         if self._requests_begun > 1:
             self._deadline = None
 
-    async def receive_more(self) -> None:
-        http = self._http
-        idle = http is None or http.stage is Stage.IDLE
+    async def guard_receive(self, receive: Callable[[], Awaitable[None]], idle: bool) -> None:
         if self._deadline is None:
             if idle:
-                await super().receive_more()  # keep-alive wait: Sanic's keep-alive timeout applies
-                self._deadline = monotonic() + self.request_timeout
+                await receive()  # keep-alive wait: Sanic's keep-alive timeout applies
+                self._deadline = monotonic() + self.request_timeout_seconds
                 return
-            self._deadline = monotonic() + self.request_timeout  # pipelined: its bytes were already here
+            self._deadline = monotonic() + self.request_timeout_seconds  # pipelined: its bytes were already here
         remaining = self._deadline - monotonic()
         try:
             if remaining <= 0:
                 raise TimeoutError
             async with asyncio.timeout(remaining):
-                await super().receive_more()
+                await receive()
         except TimeoutError:
             if idle:
                 # Not one byte of a request: close quietly, like an expired keep-alive.
