@@ -28,9 +28,9 @@ class ListFormat(StrEnum):
 
 
 LockTimeoutOption = typer.Option(
-    "1s", "--lock-timeout", help="How long one attempt may wait for a table lock (500ms, 2s, ...)."
+    "1s", "--lock-timeout", metavar="DURATION", help="How long one attempt may wait for a table lock (500ms, 2s, ...)."
 )
-AttemptsOption = typer.Option(5, "--attempts", min=1, max=100, help="Attempts before giving up on locks.")
+AttemptsOption = typer.Option(5, "--attempts", min=1, max=100, metavar="N", help="Attempts before giving up on locks.")
 
 
 def _policy(lock_timeout: str, attempts: int) -> LockPolicy:
@@ -91,7 +91,9 @@ def _print_table(found: list[Partition]) -> None:
 @app.command()
 @reports_errors
 def ensure(
-    ahead: int = typer.Option(3, "--ahead", min=0, max=120, help="Months ahead of the current one to create."),
+    ahead: int = typer.Option(
+        3, "--ahead", min=0, max=120, metavar="N", help="Months ahead of the current one to create."
+    ),
     lock_timeout: str = LockTimeoutOption,
     attempts: int = AttemptsOption,
     database_url: str | None = DatabaseUrlOption,
@@ -119,7 +121,9 @@ def ensure(
 @app.command()
 @reports_errors
 def drop(
-    older_than: str = typer.Option(..., "--older-than", help="Retention: 13mo (calendar months) or 400d (days)."),
+    older_than: str = typer.Option(
+        ..., "--older-than", metavar="AGE", help="Retention: 13mo (calendar months) or 400d (days)."
+    ),
     yes: bool = typer.Option(False, "--yes", help="Really detach and drop (the data is gone)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only print the partitions that would be dropped."),
     lock_timeout: str = LockTimeoutOption,
