@@ -38,21 +38,21 @@ ServerUrlOption = typer.Option(
     None,
     "--server-url",
     metavar="URL",
-    help="Ask this running kds serve instead of the database \\[env: KDS_SERVER_URL].",
+    help="Ask this running kds serve instead of the database [env: KDS_SERVER_URL].",
     show_default=False,
 )
 TokenFileOption = typer.Option(
     None,
     "--token-file",
     metavar="FILE",
-    help="File holding the server's bearer token \\[env: KDS_SERVER_TOKEN_FILE; or the token in KDS_SERVER_TOKEN].",
+    help="File holding the server's bearer token [env: KDS_SERVER_TOKEN_FILE; or the token in KDS_SERVER_TOKEN].",
     show_default=False,
 )
 CaFileOption = typer.Option(
     None,
     "--ca-file",
     metavar="FILE",
-    help="CA certificates for an https server, instead of the system's \\[env: KDS_SERVER_CA_FILE].",
+    help="CA certificates for an https server, instead of the system's [env: KDS_SERVER_CA_FILE].",
     show_default=False,
 )
 
