@@ -3,7 +3,10 @@
 Starts the bench PostgreSQL (``kdsbench.pg``), a database with 1,000 seeded incidents and a
 ``kds serve`` on 127.0.0.1, then times new ``kds`` processes with hyperfine (``apt-get install
 hyperfine``): the remote list, the same list from the database, and ``kds --version`` as the floor of
-starting Python and kds. Writes the table into bench/RESULTS.md between the remote-cold markers.
+starting Python and kds. ``--python`` (repeatable) times the commands with other interpreters too,
+e.g. a venv holding only the runtime dependencies (what the image installs): a development
+environment may hold extra packages that httpx's import picks up (trio: ~100 ms). Writes the table
+into bench/RESULTS.md between the remote-cold markers.
 """
 
 from __future__ import annotations
@@ -107,6 +110,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bench/run-remote-cold", description=__doc__)
     parser.add_argument("--work-dir", type=Path, default=Path(os.environ.get("KDS_BENCH_DIR", "/tmp/kds-bench")))
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument(
+        "--python",
+        action="append",
+        default=[],
+        metavar="LABEL=PATH",
+        help="also time with this interpreter (with kds importable), e.g. 'runtime venv=/tmp/venv/bin/python'",
+    )
     parser.add_argument("--results", type=Path, default=Path(__file__).resolve().parents[1] / "RESULTS.md")
     args = parser.parse_args(argv)
     if shutil.which("hyperfine") is None:
@@ -118,12 +128,17 @@ def main(argv: list[str] | None = None) -> None:
         port = sock.getsockname()[1]
     serve = _serve(url, port, args.work_dir / "remote-cold-serve.log")
     try:
-        base = f"{sys.executable} -m kds"
-        commands = {
-            "`kds incidents list --server-url …` (remote)": f"{base} incidents list --server-url http://127.0.0.1:{port}",
-            "`kds incidents list --database-url …` (direct)": f"{base} incidents list --database-url {url}",
-            "`kds --version` (start-up floor)": f"{base} --version",
-        }
+        interpreters = [("this environment", sys.executable)] + [tuple(p.split("=", 1)) for p in args.python]
+        commands: dict[str, str] = {}
+        for label, python in interpreters:
+            base = f"{python} -m kds"
+            commands[f"remote: `kds incidents list --server-url …` ({label})"] = (
+                f"{base} incidents list --server-url http://127.0.0.1:{port}"
+            )
+            commands[f"direct: `kds incidents list --database-url …` ({label})"] = (
+                f"{base} incidents list --database-url {url}"
+            )
+            commands[f"floor: `kds --version` ({label})"] = f"{base} --version"
         with tempfile.TemporaryDirectory() as scratch:
             results = _hyperfine(commands, args.runs, Path(scratch) / "hyperfine.json")
     finally:
