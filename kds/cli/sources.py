@@ -26,11 +26,16 @@ if TYPE_CHECKING:
 class ListPage(Protocol):
     """A page of incidents as the presenters read it (:class:`kds.query.results.IncidentPage`)."""
 
-    rows: list[str]
-    limit: int
-    offset: int
-    total: int
-    has_more: bool
+    @property
+    def rows(self) -> list[str]: ...
+    @property
+    def limit(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def total(self) -> int: ...
+    @property
+    def has_more(self) -> bool: ...
 
     def to_json(self) -> bytes: ...
     def document(self) -> dict[str, Any]: ...
@@ -46,7 +51,7 @@ class IncidentSource(Protocol):
 
     def page(self, query: IncidentQuery) -> ListPage: ...
 
-    def export(self, query: IncidentQuery) -> Iterator[str | bytes]:
+    def export(self, query: IncidentQuery) -> Iterator[str]:
         """Every matching incident as one JSON document each, streamed (memory stays flat)."""
         ...
 
@@ -54,9 +59,7 @@ class IncidentSource(Protocol):
 
     def summary(self, query: SummaryQuery) -> Summary: ...
 
-    def watch(
-        self, query: IncidentQuery, *, interval: float, on_lost: Callable[[str], None]
-    ) -> Iterator[list[str | bytes]]:
+    def watch(self, query: IncidentQuery, *, interval: float, on_lost: Callable[[str], None]) -> Iterator[list[str]]:
         """The newest page, then each batch of newly committed matches (exactly once), until stopped.
 
         A lost database or server is retried with backoff; ``on_lost`` hears what was lost, once per outage.
@@ -125,7 +128,7 @@ class DirectSource:
         with database_errors():
             return fetch_page(self._connection(), query, self.config.cursor_key)
 
-    def export(self, query: IncidentQuery) -> Iterator[str | bytes]:
+    def export(self, query: IncidentQuery) -> Iterator[str]:
         from kds.db.connection import database_rows
         from kds.query.execute import stream_incidents
 
@@ -138,7 +141,8 @@ class DirectSource:
         from kds.query.execute import fetch_incident
 
         with database_errors():
-            return orjson.loads(fetch_incident(self._connection(), incident_id))
+            incident: dict[str, Any] = orjson.loads(fetch_incident(self._connection(), incident_id))
+        return incident
 
     def summary(self, query: SummaryQuery) -> Summary:
         from kds.db.connection import database_errors
@@ -147,9 +151,7 @@ class DirectSource:
         with database_errors():
             return fetch_summary(self._connection(), query)
 
-    def watch(
-        self, query: IncidentQuery, *, interval: float, on_lost: Callable[[str], None]
-    ) -> Iterator[list[str | bytes]]:
+    def watch(self, query: IncidentQuery, *, interval: float, on_lost: Callable[[str], None]) -> Iterator[list[str]]:
         from kds.query.watch import Watch
         from kds.query.watch_loop import follow
 

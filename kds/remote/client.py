@@ -120,10 +120,12 @@ class Client:
         return problem_error(response.status_code, body, self.base_url, _retry_after(response.headers))
 
     def _retry_or_raise(self, error: KdsError, attempt: int) -> None:
-        retryable = isinstance(error, ServerProblem) and error.status == 503 and error.retry_after is not None
-        if not retryable or attempt >= RETRIES:
+        """Sleep before the next attempt of a 503 that says when to retry; raise anything else."""
+        if not isinstance(error, ServerProblem) or error.status != 503 or error.retry_after is None:
             raise error
-        self._sleep(min(error.retry_after or 0.0, LONGEST_RETRY_AFTER))
+        if attempt >= RETRIES:
+            raise error
+        self._sleep(min(error.retry_after, LONGEST_RETRY_AFTER))
 
     @contextmanager
     def errors(self) -> Iterator[None]:

@@ -17,7 +17,7 @@ class ServerProblem(KdsError):
 
     def __init__(self, slug: str, detail: str, status: int, retry_after: float | None = None) -> None:
         super().__init__(detail)
-        self.slug = slug  # type: ignore[misc]
+        self.slug = slug
         self.status = status
         self.retry_after = retry_after
 
@@ -42,9 +42,9 @@ def problem_error(status: int, body: bytes, url: str, retry_after: float | None 
     except orjson.JSONDecodeError:
         document = None
     if isinstance(document, dict):
-        kind = document.get("type")
+        kind, given = document.get("type"), document.get("detail")
         slug = kind.rsplit("/", 1)[-1] if isinstance(kind, str) else ""
-        detail = document.get("detail") if isinstance(document.get("detail"), str) else ""
+        detail = given if isinstance(given, str) else ""
     if not slug:  # not a kds server (a proxy's error page, say)
         slug = "server-error"
         detail = f"{url} answered HTTP {status} without a problem document; is it a kds server?"

@@ -32,6 +32,7 @@ class RemotePage(IncidentPage):
     """A page read from the server; its JSON document is the answer's body, byte for byte."""
 
     __slots__ = ("body",)
+    body: bytes
 
     def __init__(self, body: bytes) -> None:
         document = orjson.loads(body)
@@ -47,7 +48,7 @@ class RemotePage(IncidentPage):
         object.__setattr__(self, "body", body)
 
     def to_json(self) -> bytes:
-        return self.body  # type: ignore[no-any-return]
+        return self.body
 
 
 class RemoteSource:
@@ -74,11 +75,12 @@ class RemoteSource:
 
         return RemotePage(self.client.get(INCIDENTS, incident_query_parameters(query, cursor=self._cursor)))
 
-    def export(self, query: IncidentQuery) -> Iterator[bytes]:
+    def export(self, query: IncidentQuery) -> Iterator[str]:
         from kds.query.encode import incident_query_parameters
 
         with self.client.stream(INCIDENTS, incident_query_parameters(query), accept=NDJSON) as lines:
-            yield from lines
+            for line in lines:
+                yield line.decode()
 
     def get(self, incident_id: int) -> dict[str, Any]:
         result: dict[str, Any] = orjson.loads(self.client.get(f"{INCIDENTS}/{incident_id}"))
@@ -90,7 +92,7 @@ class RemoteSource:
 
         return Summary.model_validate_json(self.client.get(SUMMARY, summary_query_parameters(query)))
 
-    def watch(self, query: IncidentQuery, *, interval: float, on_lost: Callable[[str], None]) -> Iterator[list[bytes]]:
+    def watch(self, query: IncidentQuery, *, interval: float, on_lost: Callable[[str], None]) -> Iterator[list[str]]:
         """The server's watch stream, resumed after its last bookmark whenever it ends or breaks.
 
         Incidents that arrived after the last bookmark of a broken stream were already printed; the
@@ -104,7 +106,7 @@ class RemoteSource:
         retry = 0.0
         while True:
             skip, printed_after_bookmark = printed_after_bookmark, set()
-            batch: list[bytes] = []
+            batch: list[str] = []
             try:
                 params = [*base, ("resume", resume)] if resume else base
                 with self.client.stream(INCIDENTS, params, accept=NDJSON) as lines:
@@ -115,7 +117,7 @@ class RemoteSource:
                             if incident["id"] in skip:
                                 continue
                             printed_after_bookmark.add(incident["id"])
-                            batch.append(orjson.dumps(incident))
+                            batch.append(orjson.dumps(incident).decode())
                         elif event.get("type") == "bookmark":
                             resume = event["resume"]
                             skip, printed_after_bookmark = set(), set()
