@@ -96,7 +96,7 @@ class Client:
         raise AssertionError("unreachable")
 
     @contextmanager
-    def stream(self, path: str, params: Params = (), *, accept: str = NDJSON) -> Iterator[Iterator[bytes]]:
+    def stream(self, path: str, params: Params = (), *, accept: str = NDJSON) -> Iterator[Iterator[str]]:
         """The lines of a successful streamed answer; the connection goes back to the pool on exit."""
         for attempt in range(RETRIES + 1):
             with self.errors(), self._http.stream("GET", path, params=list(params), headers={"Accept": accept}) as r:
@@ -106,15 +106,9 @@ class Client:
                 error = self._problem(r, r.read())
             self._retry_or_raise(error, attempt)
 
-    def _lines(self, response: httpx.Response) -> Iterator[bytes]:
+    def _lines(self, response: httpx.Response) -> Iterator[str]:
         with self.errors():
-            buffer = b""
-            for chunk in response.iter_bytes():
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                yield from (line for line in lines if line)
-            if buffer:
-                yield buffer
+            yield from (line for line in response.iter_lines() if line)
 
     def _problem(self, response: httpx.Response, body: bytes) -> KdsError:
         return problem_error(response.status_code, body, self.base_url, _retry_after(response.headers))

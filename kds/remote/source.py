@@ -79,8 +79,7 @@ class RemoteSource:
         from kds.query.encode import incident_query_parameters
 
         with self.client.stream(INCIDENTS, incident_query_parameters(query), accept=NDJSON) as lines:
-            for line in lines:
-                yield line.decode()
+            yield from lines
 
     def get(self, incident_id: int) -> dict[str, Any]:
         result: dict[str, Any] = orjson.loads(self.client.get(f"{INCIDENTS}/{incident_id}"))
