@@ -8,7 +8,14 @@ from enum import StrEnum
 import typer
 
 from kds.cli import partitions
-from kds.cli.common import DatabaseUrlOption, maintenance_timeout, reports_errors, session, settings
+from kds.cli.common import (
+    DatabaseUrlOption,
+    maintenance_timeout,
+    reports_errors,
+    session,
+    settings,
+    transaction_setup,
+)
 
 app = typer.Typer(help="Schema migrations, data and partition maintenance.", no_args_is_help=True)
 app.add_typer(partitions.app, name="partitions")
@@ -27,8 +34,9 @@ def migrate(database_url: str | None = DatabaseUrlOption) -> None:
     from kds.db.connection import database_errors
 
     config = settings(database_url=database_url)
-    with session(config, read_only=False, statement_timeout=maintenance_timeout(config)) as conn, database_errors():
-        applied = migrations.migrate(conn)
+    timeout = maintenance_timeout(config)
+    with session(config, read_only=False, statement_timeout=timeout) as conn, database_errors():
+        applied = migrations.migrate(conn, setup=transaction_setup(config, timeout))
     if applied:
         for migration_id in applied:
             print(f"applied {migration_id}")
@@ -77,7 +85,8 @@ def seed(
 
     started = time.perf_counter()
     config = settings(database_url=database_url)
-    with session(config, read_only=False, statement_timeout=maintenance_timeout(config)) as conn, database_errors():
+    timeout = maintenance_timeout(config)
+    with session(config, read_only=False, statement_timeout=timeout) as conn, database_errors():
         columns = (TextColumn("seeding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         stderr = Console(stderr=True)
         with Progress(*columns, console=stderr, disable=not stderr.is_terminal, transient=True) as progress:
@@ -87,6 +96,7 @@ def seed(
                 incidents,
                 seed_value=seed_value,
                 progress=lambda done: progress.update(task, completed=done),
+                setup=transaction_setup(config, timeout),
             )
     elapsed = time.perf_counter() - started
     print(f"seeded {written} incidents in {elapsed:.1f}s", file=sys.stderr)

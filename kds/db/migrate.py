@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from psycopg import sql
 
+from kds.db.policy import transaction
 from kds.errors import KdsError
 
 if TYPE_CHECKING:
@@ -120,22 +121,23 @@ def status(conn: psycopg.Connection) -> MigrationStatus:
     )
 
 
-def migrate(conn: psycopg.Connection) -> list[str]:
+def migrate(conn: psycopg.Connection, *, setup: sql.Composed | None = None) -> list[str]:
     """Apply every pending migration, each in its own transaction; return the ids applied.
 
-    Concurrent callers serialise on an advisory lock, so two processes starting at once apply
-    each migration exactly once. Raises :class:`MigrationChanged` (applying nothing) when an
-    applied migration's file has changed since.
+    Concurrent callers serialise on a transaction-scoped advisory lock, so two processes starting at
+    once apply each migration exactly once. Raises :class:`MigrationChanged` (applying nothing) when
+    an applied migration's file has changed since. ``setup`` starts every transaction (the
+    per-transaction settings behind a pooler, docs/scaling.md).
     """
     applied: list[str] = []
-    with conn.transaction():
+    with transaction(conn, setup):
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_LOCK_KEY,))
         conn.execute(_CREATE_TABLE)
         changed = changed_migrations(conn)
     if changed:
         raise MigrationChanged(changed)
     for migration in available_migrations():
-        with conn.transaction():
+        with transaction(conn, setup):
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_LOCK_KEY,))
             done = conn.execute(
                 sql.SQL("SELECT 1 FROM {} WHERE version = %s").format(_TABLE), (migration.version,)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from psycopg import sql
 
+from kds.db.policy import transaction
 from kds.query.vocabulary import ENVIRONMENTS, SEVERITIES
 
 if TYPE_CHECKING:
@@ -189,10 +190,12 @@ def seed(
     *,
     seed_value: int = 42,
     progress: Callable[[int], None] | None = None,
+    setup: sql.Composed | None = None,
 ) -> int:
     """Insert ``incidents`` synthetic incidents in one transaction; return how many were written.
 
-    ``progress`` is called with the number of rows written after each chunk.
+    ``progress`` is called with the number of rows written after each chunk; ``setup`` starts the
+    transaction (the per-transaction settings behind a pooler, docs/scaling.md).
     """
     if incidents < 0:
         raise ValueError("incidents must be >= 0")
@@ -212,7 +215,7 @@ def seed(
         "statuses": STATUSES,
         "spread": SPREAD_DAYS,
     }
-    with conn.transaction():
+    with transaction(conn, setup):
         conn.execute("SET LOCAL synchronous_commit = off")
         conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
         rebuild = _drop_incident_indexes(conn) if incidents >= BULK_THRESHOLD else []
