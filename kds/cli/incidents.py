@@ -16,11 +16,12 @@ from kds.cli.common import (
     reports_errors,
     source_settings,
 )
-from kds.cli.output import OutputFormat
+from kds.cli.present.formats import OutputFormat
 from kds.query.times import AGE_EXAMPLES
 from kds.query.vocabulary import CLI_DEFAULT_LIMIT, LIMIT_RANGE
 
 if TYPE_CHECKING:
+    from kds.cli.present.table import TableWriter
     from kds.cli.sources import IncidentSource
 
 app = typer.Typer(help="Inspect incidents straight from the database.", no_args_is_help=True)
@@ -55,6 +56,10 @@ def list_incidents(
         None, "--cursor", metavar="C", help="next_cursor of a previous page (json output)."
     ),
     all_rows: bool = typer.Option(False, "--all", help="Every matching incident, streamed (ignores paging)."),
+    watch: bool = typer.Option(False, "-w", "--watch", help="Then print new incidents as they commit."),
+    interval: str = typer.Option(
+        "2s", "--interval", metavar="D", help="How often --watch polls (at least 200ms) [default: 2s]."
+    ),
     output: OutputFormat = OutputOption,
     no_headers: bool = typer.Option(False, "--no-headers", help="Omit table and csv headers."),
     database_url: str | None = DatabaseUrlOption,
@@ -82,6 +87,13 @@ def list_incidents(
     source = open_source(config)
     try:
         query = source.list_query({k: v for k, v in params.items() if v is not None})
+        if watch:
+            _check_watch(output, all_rows=all_rows, offset=offset, cursor=cursor)
+            from kds.cli.watching import watch as run_watch
+            from kds.query.watch import parse_interval
+
+            run_watch(source, query, output, headers=not no_headers, interval=parse_interval(interval))
+            return
         if all_rows:
             count = _write_all(source, query, output, headers=not no_headers)
         else:
@@ -92,21 +104,52 @@ def list_incidents(
         print("no incidents found", file=sys.stderr)
 
 
+def _check_watch(output: OutputFormat, *, all_rows: bool, offset: str | None, cursor: str | None) -> None:
+    from kds.cli.present.formats import WATCH_FORMATS
+    from kds.errors import InvalidInput
+
+    if output not in WATCH_FORMATS:
+        names = ", ".join(f.value for f in WATCH_FORMATS)
+        raise InvalidInput.single("invalid-parameter", "output", f"--watch writes {names}; got -o {output.value}")
+    for given, name in ((all_rows, "--all"), (offset, "--offset"), (cursor, "--cursor")):
+        if given:
+            detail = f"--watch starts at the newest page; {name} does not apply"
+            raise InvalidInput.single("invalid-parameter", name, detail)
+
+
+def _table(output: OutputFormat, *, headers: bool, streaming: bool = False) -> TableWriter:
+    from kds.cli.present.table import TableWriter
+    from kds.cli.terminal import stdout_colour, stdout_width
+
+    return TableWriter(
+        sys.stdout,
+        wide=output is OutputFormat.wide,
+        headers=headers,
+        width=stdout_width(),
+        colour=stdout_colour(),
+        streaming=streaming,
+    )
+
+
 def _write_page(source: IncidentSource, query: Any, output: OutputFormat, *, headers: bool) -> int:
-    from kds.cli import output as out
+    from kds.cli.present import machine
+    from kds.cli.terminal import stdout_is_terminal
 
     page = source.page(query)
     stdout = sys.stdout
     if output is OutputFormat.json:
-        stdout.write(page.to_json().decode() + "\n")
+        if stdout_is_terminal():
+            stdout.write(machine.json_text(page.document(), indent=True) + "\n")
+        else:
+            stdout.write(page.to_json().decode() + "\n")
     elif output is OutputFormat.yaml:
-        stdout.write(out.yaml_document(page.document()))
+        stdout.write(machine.yaml_document(page.document()))
     elif output is OutputFormat.ndjson:
-        out.write_ndjson(page.rows, out=stdout)
+        machine.write_ndjson(page.rows, out=stdout)
     elif output is OutputFormat.csv:
-        out.write_csv(page.incidents(), headers=headers, out=stdout)
+        machine.write_csv(page.incidents(), headers=headers, out=stdout)
     else:
-        out.render_table(page.incidents(), wide=output is OutputFormat.wide, headers=headers, out=stdout)
+        _table(output, headers=headers).write(page.incidents())
         if page.has_more and sys.stderr.isatty():
             shown = f"{page.offset + 1}-{page.offset + len(page.rows)}"
             print(f"showing {shown} of {page.total}; more with --offset or --all", file=sys.stderr)
@@ -114,20 +157,26 @@ def _write_page(source: IncidentSource, query: Any, output: OutputFormat, *, hea
 
 
 def _write_all(source: IncidentSource, query: Any, output: OutputFormat, *, headers: bool) -> int:
-    from kds.cli import output as out
+    """Every matching row, streamed; a progress bar on stderr when the rows go to a file or a pipe."""
+    from kds.cli.present import machine
+    from kds.cli.present.progress import counted, progress_bars
+    from kds.cli.terminal import stdout_is_terminal
 
-    documents = source.export(query)
     stdout = sys.stdout
-    if output is OutputFormat.json:
-        return out.write_json_array(documents, out=stdout)
-    if output is OutputFormat.ndjson:
-        return out.write_ndjson(documents, out=stdout)
-    if output is OutputFormat.csv:
-        return out.write_csv(out.parsed(documents), headers=headers, out=stdout)
-    if output is OutputFormat.yaml:
-        return out.write_yaml_list(out.parsed(documents), out=stdout)
-    rows = out.parsed(documents)
-    return out.render_table(rows, wide=output is OutputFormat.wide, headers=headers, out=stdout)
+    on_terminal = stdout_is_terminal()
+    with progress_bars() as add_bar:
+        documents = source.export(query)
+        if not on_terminal:  # on a terminal the rows themselves show the progress
+            documents = counted(documents, add_bar("exporting"))
+        if output is OutputFormat.json:
+            return machine.write_json_array(documents, out=stdout, indent=on_terminal)
+        if output is OutputFormat.ndjson:
+            return machine.write_ndjson(documents, out=stdout)
+        if output is OutputFormat.csv:
+            return machine.write_csv(machine.parsed(documents), headers=headers, out=stdout)
+        if output is OutputFormat.yaml:
+            return machine.write_yaml_list(machine.parsed(documents), out=stdout)
+        return _table(output, headers=headers, streaming=True).write(machine.parsed(documents))
 
 
 @app.command("get")
@@ -140,9 +189,11 @@ def get_incident(
     token_file: Path | None = TokenFileOption,
     ca_file: Path | None = CaFileOption,
 ) -> None:
-    """Show one incident with its detail fields (labels, annotations, parameters)."""
-    from kds.cli import output as out
+    """Show the incident ID with its detail fields (labels, annotations, parameters)."""
+    from kds.cli.present import machine
+    from kds.cli.present.detail import render_detail
     from kds.cli.sources import open_source
+    from kds.cli.terminal import stdout_is_terminal
     from kds.query import parse_incident_id
 
     config = source_settings(database_url=database_url, server_url=server_url, token_file=token_file, ca_file=ca_file)
@@ -153,10 +204,11 @@ def get_incident(
     finally:
         source.close()
     if output in (OutputFormat.json, OutputFormat.ndjson):
-        sys.stdout.write(out.json_document(incident) + "\n")
+        indent = output is OutputFormat.json and stdout_is_terminal()
+        sys.stdout.write(machine.json_text(incident, indent=indent) + "\n")
     elif output is OutputFormat.yaml:
-        sys.stdout.write(out.yaml_document(incident))
+        sys.stdout.write(machine.yaml_document(incident))
     elif output is OutputFormat.csv:
-        out.write_csv([incident], headers=True, out=sys.stdout)
+        machine.write_csv([incident], headers=True, out=sys.stdout)
     else:
-        out.render_detail(incident, out=sys.stdout)
+        render_detail(incident, out=sys.stdout)

@@ -108,6 +108,7 @@ class DirectSource:
             connect_timeout=self.config.connect_timeout,
             read_only=True,
             autocommit=autocommit,
+            pooler=self.config.database_pooler,
         )
 
     def _connection(self) -> psycopg.Connection:
@@ -152,6 +153,7 @@ class DirectSource:
             return fetch_summary(self._connection(), query)
 
     def watch(self, query: IncidentQuery, *, interval: float, on_lost: Callable[[str], None]) -> Iterator[list[str]]:
+        from kds.cli.common import transaction_setup
         from kds.query.watch import Watch
         from kds.query.watch_loop import follow
 
@@ -161,6 +163,7 @@ class DirectSource:
             lambda: self._connect(autocommit=True),
             interval=interval,
             on_lost=lambda: on_lost("the database connection"),
+            setup=transaction_setup(self.config, self.config.statement_timeout),
         )
 
     def close(self) -> None:

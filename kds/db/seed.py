@@ -190,12 +190,14 @@ def seed(
     *,
     seed_value: int = 42,
     progress: Callable[[int], None] | None = None,
+    index_progress: Callable[[int, int], None] | None = None,
     setup: sql.Composed | None = None,
 ) -> int:
     """Insert ``incidents`` synthetic incidents in one transaction; return how many were written.
 
-    ``progress`` is called with the number of rows written after each chunk; ``setup`` starts the
-    transaction (the per-transaction settings behind a pooler, docs/scaling.md).
+    ``progress`` is called with the number of rows written after each chunk; ``index_progress``
+    with (rebuilt, to rebuild) after each index rebuilt at the end of a bulk seed; ``setup`` starts
+    the transaction (the per-transaction settings behind a pooler, docs/scaling.md).
     """
     if incidents < 0:
         raise ValueError("incidents must be >= 0")
@@ -235,7 +237,9 @@ def seed(
             written = stop
             if progress is not None:
                 progress(written)
-        for statement in rebuild:
+        for done, statement in enumerate(rebuild, start=1):
             conn.execute(statement.encode())
+            if index_progress is not None:
+                index_progress(done, len(rebuild))
         conn.execute(_HISTORY_TOTALS)
     return written

@@ -28,11 +28,13 @@ from kds.query.vocabulary import API_DEFAULT_LIMIT
 from kds.server.api.responses import NDJSON
 from kds.server.http import metrics, request_ids
 from kds.server.http.logs import event
+from kds.server.process.state import request_state, worker_state
 
 if TYPE_CHECKING:
     from sanic import Request
 
     from kds.query.watch import Watch
+    from kds.server.process.state import WorkerState
 
 WATCH_PARAMETERS = ("watch", "resume", "interval")
 BOOKMARK_INTERVAL = 10.0  # seconds of silence before a bookmark (shorter if KDS_RESPONSE_TIMEOUT is)
@@ -66,7 +68,7 @@ async def watch_incidents(request: Request, parameters: dict[str, Any]) -> None:
     from kds.query.cursor import CursorError
     from kds.query.watch import Watch, parse_interval
 
-    state = request.app.ctx.state
+    state = worker_state(request.app)
     parameters = dict(parameters)
     _single(parameters, "watch")
     resume = _single(parameters, "resume")
@@ -93,10 +95,11 @@ async def watch_incidents(request: Request, parameters: dict[str, Any]) -> None:
 async def _poll(request: Request, watch: Watch) -> list[Any]:
     from kds.query.watch import arun_steps
 
-    database = request.app.ctx.state.database
+    database = worker_state(request.app).database
     with metrics.timed_query("watch_incidents"):
         async with database.connection() as conn:
-            return await arun_steps(conn, watch.poll() if watch.started else watch.start())
+            steps = watch.poll() if watch.started else watch.start()
+            return await arun_steps(conn, steps, database.transaction_setup)
 
 
 def _lines(documents: Iterable[Any]) -> bytes:
@@ -112,10 +115,10 @@ def _bookmark(watch: Watch, key: bytes) -> bytes:
 
 
 async def _stream(request: Request, watch: Watch, interval: float) -> None:
-    state = request.app.ctx.state
+    state = worker_state(request.app)
     key = state.cursor_key
     first = await _poll(request, watch)  # before the response starts: a failure is still a problem answer
-    request.ctx.streaming = True
+    request_state(request).streaming = True
     response = await request.respond(content_type=NDJSON, headers={"Cache-Control": "no-store"})
     await response.send(_lines(first) + _bookmark(watch, key))
     quiet_limit = min(BOOKMARK_INTERVAL, state.settings.response_timeout / 2)
@@ -140,7 +143,7 @@ async def _stream(request: Request, watch: Watch, interval: float) -> None:
     await response.eof()
 
 
-async def _sleep_unless_draining(state: Any, seconds: float) -> bool:
+async def _sleep_unless_draining(state: WorkerState, seconds: float) -> bool:
     """Sleep ``seconds``; False at once when shutdown starts draining."""
     deadline = monotonic() + seconds
     while not state.draining:
