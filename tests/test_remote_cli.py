@@ -313,3 +313,18 @@ def test_kds_help_and_the_direct_mode_never_import_httpx(dataset: str) -> None:
         imported = {line.split("|")[-1].strip() for line in done.stderr.decode().splitlines() if "|" in line}
         assert {"kds.cli.app", "typer"} <= imported
         assert "httpx" not in imported
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_table_wide_and_json_on_a_terminal_are_byte_for_byte_the_direct_mode(
+    dataset: str, server: Server, columns: int
+) -> None:
+    """On a pseudo-terminal of a fixed width: the fitted table, colours included, and indented JSON."""
+    from tests.terminals import kds_in_pty
+
+    for args in (["-o", "table"], ["-o", "wide"], ["-o", "json", "-l", "3"], ["-n", "支付服务", "-l", "20"]):
+        direct = kds_in_pty(["incidents", "list", *args, "--database-url", dataset], columns=columns)
+        through = kds_in_pty(["incidents", "list", *args, "--server-url", server.base_url], columns=columns)
+        assert direct.returncode == 0, direct.piped
+        assert (through.returncode, through.terminal) == (0, direct.terminal), (columns, args)
+        assert direct.terminal.count("\n") > 3
