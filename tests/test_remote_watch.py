@@ -220,3 +220,14 @@ def test_remote_watch_survives_a_server_restart_without_gap_or_repeat(database_u
     assert code == 0
     assert [orjson.loads(line)["id"] for line in watcher.lines] == [1, 2, first, while_down, after]
     assert stderr == f"kds: lost the server {server.base_url}; retrying (the watch resumes where it stopped)\n"
+
+
+def test_remote_watch_of_an_unreachable_server_is_an_error() -> None:
+    from tests.serving import free_port
+
+    port = free_port()
+    done = remote.kds("incidents", "list", "--watch", "--server-url", f"http://127.0.0.1:{port}", timeout=30)
+    assert (done.returncode, done.stdout) == (1, b"")
+    assert done.stderr.decode() == (
+        f"server-unreachable: connection to 127.0.0.1:{port} refused; is kds serve running at http://127.0.0.1:{port}?\n"
+    )

@@ -126,6 +126,8 @@ class RemoteSource:
             except (ServerUnreachable, ServerProblem) as error:
                 if isinstance(error, ServerProblem) and error.status < 500:
                     raise
+                if resume is None:  # unreachable before the first page: an error, not an outage
+                    raise
                 if batch:
                     yield batch
                 if not retry:
