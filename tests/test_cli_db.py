@@ -11,20 +11,26 @@ runner = CliRunner()
 def test_migrate_then_status(empty_database_url: str) -> None:
     result = runner.invoke(app, ["db", "migrate", "--database-url", empty_database_url])
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == "applied 0001_base_schema\napplied 0002_incident_indexes\n"
+    assert result.stdout == "applied 0001_base_schema\napplied 0002_incident_indexes\napplied 0003_status_index\n"
     again = runner.invoke(app, ["db", "migrate", "--database-url", empty_database_url])
     assert (again.exit_code, again.stdout) == (0, "")
     assert "up to date" in again.stderr
     status = runner.invoke(app, ["db", "status", "-o", "json", "--database-url", empty_database_url])
     assert status.exit_code == 0
-    assert orjson.loads(status.stdout) == {"applied": ["0001_base_schema", "0002_incident_indexes"], "pending": []}
+    assert orjson.loads(status.stdout) == {
+        "applied": ["0001_base_schema", "0002_incident_indexes", "0003_status_index"],
+        "pending": [],
+    }
 
 
 def test_status_reads_the_environment(empty_database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KDS_DATABASE_URL", empty_database_url)
     status = runner.invoke(app, ["db", "status", "-o", "json"])
     assert status.exit_code == 0
-    assert orjson.loads(status.stdout) == {"applied": [], "pending": ["0001_base_schema", "0002_incident_indexes"]}
+    assert orjson.loads(status.stdout) == {
+        "applied": [],
+        "pending": ["0001_base_schema", "0002_incident_indexes", "0003_status_index"],
+    }
 
 
 def test_seed_command(database_url: str) -> None:

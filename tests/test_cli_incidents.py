@@ -241,7 +241,7 @@ def test_json_fields_and_types(dataset) -> None:
     [
         (["-l", "0"], "invalid-limit: limit must be between 1 and 1000, got 0\n"),
         (["-l", "abc"], "invalid-limit: limit must be an integer between 1 and 1000, got 'abc'\n"),
-        (["--offset", "-1"], "invalid-offset: offset must be an integer of 0 or more, got -1\n"),
+        (["--offset", "-1"], "invalid-offset: offset must be an integer between 0 and 9223372036854775807, got -1\n"),
         (
             ["-s", "urgent"],
             "invalid-severity: severity must be one of info, warning, critical, high, medium, low, got 'urgent'\n",

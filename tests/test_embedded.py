@@ -1,4 +1,4 @@
-"""The embedded default (SPEC 2.3), exercised through real ``kds`` processes."""
+"""The embedded default (docs/configuration.md#the-embedded-default), exercised through real ``kds`` processes."""
 
 import os
 import pwd
@@ -43,7 +43,10 @@ def test_embedded_default_starts_migrates_seeds_once_and_is_reused(
     env, data_dir = embedded_env
     first = run_kds("db", "status", "-o", "json", env=env)
     assert first.returncode == 0, first.stderr
-    assert orjson.loads(first.stdout) == {"applied": ["0001_base_schema", "0002_incident_indexes"], "pending": []}
+    assert orjson.loads(first.stdout) == {
+        "applied": ["0001_base_schema", "0002_incident_indexes", "0003_status_index"],
+        "pending": [],
+    }
     assert first.stderr.count("\n") == 1
     assert first.stderr.startswith(NOTICE.format(dir=data_dir) + " (created with demo data);")
     assert "KDS_DATABASE_URL" in first.stderr

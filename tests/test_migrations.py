@@ -35,7 +35,7 @@ def expected_catalogue() -> dict[str, list[tuple]]:
 
 def test_migrate_creates_exactly_the_spec_schema(empty_database_url: str) -> None:
     with psycopg.connect(empty_database_url, autocommit=True) as conn:
-        assert migrate.migrate(conn) == ["0001_base_schema", "0002_incident_indexes"]
+        assert migrate.migrate(conn) == ["0001_base_schema", "0002_incident_indexes", "0003_status_index"]
         assert catalogue(conn) == expected_catalogue()
         kind = conn.execute("SELECT c.relkind FROM pg_class c WHERE c.relname = 'resource_action_traces'").fetchone()[0]
         assert kind == "p"
@@ -65,14 +65,14 @@ def test_migrate_twice_is_a_no_op(empty_database_url: str) -> None:
         assert migrate.migrate(conn) == []
         assert conn.execute("SELECT version, applied_at FROM kds_schema_migrations ORDER BY 1").fetchall() == recorded
         assert migrate.status(conn) == migrate.MigrationStatus(
-            applied=["0001_base_schema", "0002_incident_indexes"], pending=[]
+            applied=["0001_base_schema", "0002_incident_indexes", "0003_status_index"], pending=[]
         )
 
 
 def test_status_of_an_unmigrated_database(empty_database_url: str) -> None:
     with psycopg.connect(empty_database_url, autocommit=True) as conn:
         assert migrate.status(conn) == migrate.MigrationStatus(
-            applied=[], pending=["0001_base_schema", "0002_incident_indexes"]
+            applied=[], pending=["0001_base_schema", "0002_incident_indexes", "0003_status_index"]
         )
 
 
@@ -94,7 +94,7 @@ def test_migrate_an_existing_deployment_without_loss(empty_database_url: str) ->
     with psycopg.connect(empty_database_url, autocommit=True) as conn:
         conn.execute(LEGACY_SCHEMA)
         trace_id = insert_incident(conn, datetime(2026, 11, 15, tzinfo=UTC))
-        assert migrate.migrate(conn) == ["0001_base_schema", "0002_incident_indexes"]
+        assert migrate.migrate(conn) == ["0001_base_schema", "0002_incident_indexes", "0003_status_index"]
         row = conn.execute(
             "SELECT rat.alert_name, rat.rollback_action_id, rr.owner_team, ah.max_actions"
             " FROM resource_action_traces rat JOIN action_histories ah ON ah.id = rat.action_history_id"
@@ -131,7 +131,11 @@ def test_concurrent_migrations_apply_once(empty_database_url: str) -> None:
     with ThreadPoolExecutor(3) as pool:
         results = list(pool.map(lambda _: run(), range(3)))
     # Each migration is applied by exactly one of the runners (which one may differ per migration).
-    assert sorted(m for applied in results for m in applied) == ["0001_base_schema", "0002_incident_indexes"]
+    assert sorted(m for applied in results for m in applied) == [
+        "0001_base_schema",
+        "0002_incident_indexes",
+        "0003_status_index",
+    ]
 
 
 CHANGED_DETAIL = (
@@ -149,13 +153,13 @@ def test_migrate_refuses_an_applied_migration_whose_file_changed(
 
     folder = editable_migrations(tmp_path / "migrations", monkeypatch)
     edit(folder / "0001_base_schema.sql")
-    (folder / "0003_extra.sql").write_text("CREATE TABLE kds_not_applied (id int);\n", encoding="utf-8")
+    (folder / "0099_extra.sql").write_text("CREATE TABLE kds_not_applied (id int);\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["db", "migrate", "--database-url", database_url])
     detail = CHANGED_DETAIL.format(names="0001_base_schema.sql", verb="was")
     assert (result.exit_code, result.stdout, result.stderr) == (1, "", f"migration-changed: {detail}\n")
     with psycopg.connect(database_url) as conn:  # nothing applied, not even the new migration
         assert conn.execute("SELECT to_regclass('kds_not_applied')").fetchone() == (None,)
-        assert migrate.applied_versions(conn) == ["0001", "0002"]
+        assert migrate.applied_versions(conn) == ["0001", "0002", "0003"]
         assert [m.filename for m in migrate.changed_migrations(conn)] == ["0001_base_schema.sql"]
 
 
@@ -174,8 +178,8 @@ def test_unchanged_copy_of_the_files_migrates_as_before(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = editable_migrations(tmp_path / "migrations", monkeypatch)
-    (folder / "0003_extra.sql").write_text("CREATE TABLE kds_extra (id int);\n", encoding="utf-8")
+    (folder / "0099_extra.sql").write_text("CREATE TABLE kds_extra (id int);\n", encoding="utf-8")
     with psycopg.connect(database_url) as conn:
         assert migrate.changed_migrations(conn) == []
-        assert migrate.migrate(conn) == ["0003_extra"]
-        assert migrate.recorded_checksums(conn)["0003"] == migrate.available_migrations()[-1].checksum
+        assert migrate.migrate(conn) == ["0099_extra"]
+        assert migrate.recorded_checksums(conn)["0099"] == migrate.available_migrations()[-1].checksum

@@ -143,7 +143,7 @@ def test_parsed_queries_are_reused_unless_they_hold_a_time_or_a_cursor() -> None
     params = {"namespace": "default", "severity": "HIGH", "limit": "50"}
     first = parse_incident_query(params, default_limit=100)
     assert parse_incident_query(dict(params), default_limit=100) is first
-    assert first.filter.severity == "high" and first.limit == 50
+    assert first.filter.severity == ("high",) and first.limit == 50
     assert parse_incident_query(params, default_limit=100, cursor_key=b"other") is not first
     assert parse_incident_query(params, default_limit=10) is not first
     timed = {"since": "1h"}

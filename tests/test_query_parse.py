@@ -1,4 +1,4 @@
-"""Pure units: the validation rules of SPEC 3, at their boundaries."""
+"""Pure units: the validation rules of the filters (docs/api.md, docs/cli.md), at their boundaries."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -50,13 +50,17 @@ def test_defaults() -> None:
 def test_offset() -> None:
     assert parse(offset="0").offset == 0
     assert parse(offset="25").offset == 25
-    assert problems(offset="-1") == [("invalid-offset", "offset", "offset must be an integer of 0 or more, got -1")]
-    assert problems(offset="x") == [("invalid-offset", "offset", "offset must be an integer of 0 or more, got 'x'")]
+    assert problems(offset="-1") == [
+        ("invalid-offset", "offset", "offset must be an integer between 0 and 9223372036854775807, got -1")
+    ]
+    assert problems(offset="x") == [
+        ("invalid-offset", "offset", "offset must be an integer between 0 and 9223372036854775807, got 'x'")
+    ]
 
 
 @pytest.mark.parametrize("given", ["info", "WARNING", "Critical", "hIgH", "MEDIUM", "low"])
 def test_severity_is_case_insensitive_and_normalised(given: str) -> None:
-    assert parse(severity=given).filter.severity == given.lower()
+    assert parse(severity=given).filter.severity == (given.lower(),)
 
 
 def test_unknown_severity_and_environment() -> None:
@@ -67,7 +71,7 @@ def test_unknown_severity_and_environment() -> None:
             "severity must be one of info, warning, critical, high, medium, low, got 'urgent'",
         )
     ]
-    assert parse(environment="PRODUCTION").filter.environment == "production"
+    assert parse(environment="PRODUCTION").filter.environment == ("production",)
     assert problems(environment="prod") == [
         (
             "invalid-environment",

@@ -391,7 +391,7 @@ def test_openapi_document_is_valid_and_generated_from_the_models(client: InProce
     assert document["openapi"].startswith("3.1")
     assert set(document["paths"]) == {
         "/api/v1/incidents", "/api/v1/incidents/{id}", "/health", "/health/ready", "/health/live", "/metrics",
-        "/api/v1/openapi.json", "/api/v1/audit/notifications",
+        "/api/v1/openapi.json", "/api/v1/audit/notifications", "/api/v1/incidents/summary",
     }  # fmt: skip
     schemas = document["components"]["schemas"]
     assert set(IncidentDetail.model_fields) == set(schemas["IncidentDetail"]["properties"])

@@ -27,6 +27,7 @@ def test_routing_and_authorization_come_from_the_route_table() -> None:
     """Every mounted route is a row of the table, with the row's scope as route metadata."""
     assert registered_routes() == {
         ("GET", "/api/v1/incidents", "incidents:read"),
+        ("GET", "/api/v1/incidents/summary", "incidents:read"),
         ("GET", "/api/v1/incidents/<id>", "incidents:read"),
         ("POST", "/api/v1/audit/notifications", "audit:write"),
         ("GET", "/metrics", "metrics:read"),

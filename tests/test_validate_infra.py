@@ -7,7 +7,7 @@ import threading
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
 from pathlib import Path
@@ -92,7 +92,7 @@ def test_migrated_database_passes_every_check(database_url: str) -> None:
     assert statuses(checks) == all_pass_but()
     assert checks["database-connection"]["message"].startswith("connected to ")
     assert "(PostgreSQL " in checks["database-connection"]["message"]
-    assert checks["schema-version"]["message"] == "all 2 migrations applied (latest 0002_incident_indexes)"
+    assert checks["schema-version"]["message"] == "all 3 migrations applied (latest 0003_status_index)"
     assert checks["required-tables"]["message"] == (
         "all 4 tables present: resource_references, action_histories, resource_action_traces, notification_audit"
     )
@@ -284,6 +284,44 @@ def test_no_default_and_no_partition_for_now_fails(database_url: str, db: psycop
         insert_incident(db, now)
 
 
+@pytest.mark.parametrize(
+    ("layout", "status", "message"),
+    [
+        ("", "pass", "resource_action_traces is not partitioned: every row has a place"),
+        (
+            " PARTITION BY LIST (environment)",
+            "warn",
+            "resource_action_traces is not range-partitioned on action_timestamp alone; cannot verify where rows go",
+        ),
+    ],
+)
+def test_a_table_partitioned_otherwise_is_reported(
+    empty_database_url: str, layout: str, status: str, message: str
+) -> None:
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE resource_action_traces (environment text, action_timestamp timestamptz){layout}")
+    _, checks = validate(empty_database_url, "--only", "partitions")
+    assert (checks["partitions"]["status"], checks["partitions"]["message"]) == (status, message)
+
+
+def test_a_gap_inside_next_month_is_found(database_url: str, db: psycopg.Connection) -> None:
+    start = next_month(datetime.now(UTC))
+    middle = start.replace(day=15)
+    name = f"resource_action_traces_{month_suffix(start)}"
+    db.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
+    for low, high, part in ((start, middle, "a"), (middle + timedelta(days=1), next_month(start), "b")):
+        db.execute(
+            sql.SQL("CREATE TABLE {} PARTITION OF resource_action_traces FOR VALUES FROM ({}) TO ({})").format(
+                sql.Identifier(f"{name}_{part}"), sql.Literal(low), sql.Literal(high)
+            )
+        )
+    _, checks = validate(database_url, "--only", "partitions")
+    assert (checks["partitions"]["status"], checks["partitions"]["message"]) == (
+        "warn",
+        f"only the DEFAULT partition resource_action_traces_default takes rows for next month ({start:%Y-%m})",
+    )
+
+
 def test_only_the_default_partition_warns(database_url: str, db: psycopg.Connection) -> None:
     now = datetime.now(UTC)
     for month in (now, next_month(now)):
@@ -352,7 +390,9 @@ def test_invalid_kds_value_fails_configuration(database_url: str, monkeypatch: p
         "a setting does not parse: KDS_DRAIN_TIMEOUT=forever: invalid duration 'forever' "
         "(use seconds such as 5 or 2.5, or 500ms, 5s, 1m)"
     )
-    assert "README's Configuration section" in checks["configuration"]["fix"]
+    assert checks["configuration"]["fix"] == (
+        "correct that value (durations: 5, 2.5, 500ms, 5s, 1m); every KDS_* variable is listed in docs/configuration.md"
+    )
 
 
 def test_invalid_database_url_setting_still_reaches_the_database(
@@ -411,7 +451,7 @@ def test_existing_deployment_is_judged_correctly(empty_database_url: str) -> Non
         assert result.exit_code == 1
         assert statuses(checks) == all_pass_but(schema_version="fail", required_tables="fail", required_indexes="warn")
         assert checks["schema-version"]["message"] == (
-            "2 pending migration(s): 0001_base_schema, 0002_incident_indexes"
+            "3 pending migration(s): 0001_base_schema, 0002_incident_indexes, 0003_status_index"
         )
         assert checks["required-tables"]["message"] == "missing table(s): notification_audit (schema public)"
         assert checks["required-columns"]["message"] == (
@@ -427,7 +467,7 @@ def test_existing_deployment_is_judged_correctly(empty_database_url: str) -> Non
         assert f"resource_action_traces_y{now:%Y}m{now:%m}; next month" in message
         assert message.endswith("; no DEFAULT partition")
 
-        assert migrate.migrate(conn) == ["0001_base_schema", "0002_incident_indexes"]
+        assert migrate.migrate(conn) == ["0001_base_schema", "0002_incident_indexes", "0003_status_index"]
         result, checks = validate(empty_database_url)
         assert result.exit_code == 0
         assert statuses(checks) == all_pass_but()

@@ -12,7 +12,7 @@ from psycopg import sql
 from kdsbench.pg import Server
 
 REPO = Path(__file__).resolve().parents[2]
-# Every incident field of SPEC 5.1, from the same join kds uses.
+# Every incident field of the API (docs/api.md), from the same join kds uses.
 VIEW = """
 CREATE SCHEMA IF NOT EXISTS api;
 CREATE OR REPLACE VIEW api.incidents AS

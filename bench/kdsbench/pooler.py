@@ -173,8 +173,8 @@ def _write(output: Path, sections: list[str], args) -> None:
         f"`bench/run --pooler`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: kds serve --workers "
         f"{args.kds_workers} --pool-size {args.pool // args.kds_workers} for every target; PgBouncer (OS package) in "
         "transaction mode with its defaults apart from the pool mode and the database entry, on 127.0.0.1 in front "
-        f"of the bench PostgreSQL's unix socket; {args.rounds} interleaved rounds x {args.duration} s. Bar (SPEC 8 of "
-        "the contract, docs/scaling.md): PgBouncer >= 0.8x direct.",
+        f"of the bench PostgreSQL's unix socket; {args.rounds} interleaved rounds x {args.duration} s. "
+        "Bar (the quality bars in docs/benchmarks.md, docs/scaling.md): PgBouncer >= 0.8x direct.",
         "",
     ]
     section = "\n".join(header + sections) + "\n"

@@ -117,7 +117,10 @@ def _cell_ratio(values: list[float]) -> str:
 
 
 def summary(sizes: list[SizeResult], cli: list[Timing]) -> list[str]:
-    """SPEC 8's bars next to the measured medians (kds/PostgREST ratios are per interleaved round)."""
+    """The quality bars in docs/benchmarks.md next to the measured medians.
+
+    kds/PostgREST ratios are per interleaved round.
+    """
     rows: list[tuple[str, str, str]] = []
     for result in sizes:
         n = f"{result.incidents:,}"
@@ -147,7 +150,7 @@ def summary(sizes: list[SizeResult], cli: list[Timing]) -> list[str]:
     if not rows:
         return []
     return (
-        ["## Summary: SPEC 8 bars", "", "| measurement | bar | measured |", "|---|---|---|"]
+        ["## Summary: the quality bars in docs/benchmarks.md", "", "| measurement | bar | measured |", "|---|---|---|"]
         + [f"| {a} | {b} | {c} |" for a, b, c in rows]
         + [""]
     )

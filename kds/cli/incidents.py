@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from kds.cli import filters, summary
 from kds.cli.common import (
     CaFileOption,
     DatabaseUrlOption,
@@ -17,7 +18,6 @@ from kds.cli.common import (
     source_settings,
 )
 from kds.cli.present.formats import OutputFormat
-from kds.query.times import AGE_EXAMPLES
 from kds.query.vocabulary import CLI_DEFAULT_LIMIT, LIMIT_RANGE
 
 if TYPE_CHECKING:
@@ -34,26 +34,21 @@ OutputOption = typer.Option(
 @app.command("list")
 @reports_errors
 def list_incidents(
-    namespace: str | None = typer.Option(None, "-n", "--namespace", metavar="NS", help="Exact namespace."),
-    severity: str | None = typer.Option(
-        None, "-s", "--severity", metavar="S", help="info, warning, critical, high, medium, low."
-    ),
-    cluster: str | None = typer.Option(None, "--cluster", metavar="C", help="Exact cluster name."),
-    environment: str | None = typer.Option(
-        None, "-e", "--environment", metavar="E", help="production, staging, development, test."
-    ),
-    action_type: str | None = typer.Option(None, "--action-type", metavar="T", help="Exact action type."),
-    alert_name: str | None = typer.Option(None, "--alert-name", metavar="A", help="Exact alert name."),
-    since: str | None = typer.Option(
-        None, "--since", metavar="T", help=f"RFC 3339 time or an age ({AGE_EXAMPLES}: that long ago)."
-    ),
-    until: str | None = typer.Option(None, "--until", metavar="T", help="RFC 3339 time or an age (exclusive)."),
-    limit: str | None = typer.Option(
+    namespace: list[str] | None = filters.NamespaceOption,
+    severity: list[str] | None = filters.SeverityOption,
+    cluster: list[str] | None = filters.ClusterOption,
+    environment: list[str] | None = filters.EnvironmentOption,
+    action_type: list[str] | None = filters.ActionTypeOption,
+    alert_name: list[str] | None = filters.AlertNameOption,
+    status: list[str] | None = filters.StatusOption,
+    since: list[str] | None = filters.SinceOption,
+    until: list[str] | None = filters.UntilOption,
+    limit: list[str] | None = typer.Option(
         None, "-l", "--limit", metavar="N", help=f"Rows per page, {LIMIT_RANGE} [default: {CLI_DEFAULT_LIMIT}]."
     ),
-    offset: str | None = typer.Option(None, "--offset", metavar="N", help="Rows to skip [default: 0]."),
-    cursor: str | None = typer.Option(
-        None, "--cursor", metavar="C", help="next_cursor of a previous page (json output)."
+    offset: list[str] | None = typer.Option(None, "--offset", metavar="N", help="Rows to skip [default: 0]."),
+    cursor: list[str] | None = typer.Option(
+        None, "--cursor", metavar="CURSOR", help="next_cursor of a previous page (json output)."
     ),
     all_rows: bool = typer.Option(False, "--all", help="Every matching incident, streamed (ignores paging)."),
     watch: bool = typer.Option(False, "-w", "--watch", help="Then print new incidents as they commit."),
@@ -70,23 +65,24 @@ def list_incidents(
     """List incidents, newest first."""
     from kds.cli.sources import open_source
 
-    params = {
-        "namespace": namespace,
-        "severity": severity,
-        "cluster": cluster,
-        "environment": environment,
-        "action_type": action_type,
-        "alert_name": alert_name,
-        "since": since,
-        "until": until,
-        "limit": limit,
-        "offset": offset,
-        "cursor": cursor,
-    }
+    params = filters.filter_params(
+        namespace=namespace,
+        severity=severity,
+        cluster=cluster,
+        environment=environment,
+        action_type=action_type,
+        alert_name=alert_name,
+        status=status,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
+    )
     config = source_settings(database_url=database_url, server_url=server_url, token_file=token_file, ca_file=ca_file)
     source = open_source(config)
     try:
-        query = source.list_query({k: v for k, v in params.items() if v is not None})
+        query = source.list_query(params)
         if watch:
             _check_watch(output, all_rows=all_rows, offset=offset, cursor=cursor)
             from kds.cli.watching import watch as run_watch
@@ -104,7 +100,7 @@ def list_incidents(
         print("no incidents found", file=sys.stderr)
 
 
-def _check_watch(output: OutputFormat, *, all_rows: bool, offset: str | None, cursor: str | None) -> None:
+def _check_watch(output: OutputFormat, *, all_rows: bool, offset: list[str] | None, cursor: list[str] | None) -> None:
     from kds.cli.present.formats import WATCH_FORMATS
     from kds.errors import InvalidInput
 
@@ -177,6 +173,9 @@ def _write_all(source: IncidentSource, query: Any, output: OutputFormat, *, head
         if output is OutputFormat.yaml:
             return machine.write_yaml_list(machine.parsed(documents), out=stdout)
         return _table(output, headers=headers, streaming=True).write(machine.parsed(documents))
+
+
+app.command("summary")(summary.summarize_incidents)
 
 
 @app.command("get")

@@ -46,7 +46,7 @@ class IncidentSource(Protocol):
     """What ``kds incidents list/get/summary`` (and ``list --watch``) need from their data."""
 
     def list_query(self, params: Mapping[str, Any]) -> IncidentQuery:
-        """The options, validated by the query core (the CLI's default limit)."""
+        """The options (a list of values per option, as given), validated by the query core."""
         ...
 
     def page(self, query: IncidentQuery) -> ListPage: ...
@@ -120,7 +120,9 @@ class DirectSource:
         from kds.query import parse_incident_query
         from kds.query.vocabulary import CLI_DEFAULT_LIMIT
 
-        return parse_incident_query(params, default_limit=CLI_DEFAULT_LIMIT, cursor_key=self.config.cursor_key)
+        return parse_incident_query(
+            params, default_limit=CLI_DEFAULT_LIMIT, cursor_key=self.config.cursor_key, repeated_lists=True
+        )
 
     def page(self, query: IncidentQuery) -> ListPage:
         from kds.db.connection import database_errors

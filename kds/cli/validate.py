@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from kds.cli.common import DatabaseUrlOption, reports_errors
+from kds.cli.options import setting_option
 from kds.durations import DURATION_EXAMPLES
 from kds.errors import ConfigurationError
 
@@ -81,12 +82,12 @@ def validate_infra(
     timeout: str = typer.Option(
         DEFAULT_TIMEOUT, "--timeout", metavar="DURATION", help=f"Time limit of each check ({DURATION_EXAMPLES})."
     ),
-    grace_period: str | None = typer.Option(
-        None,
+    grace_period: str | None = setting_option(
         "--grace-period",
-        metavar="DURATION",
-        help="The pods' terminationGracePeriodSeconds [env: KDS_TERMINATION_GRACE_PERIOD; default: 40s].",
-        show_default=False,
+        "DURATION",
+        "The pods' terminationGracePeriodSeconds",
+        default="40s",
+        env="KDS_TERMINATION_GRACE_PERIOD",
     ),
     server_url: str | None = typer.Option(
         None, "--server-url", envvar="KDS_SERVER_URL", metavar="URL", help="Base URL of a running kds serve to check."

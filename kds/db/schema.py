@@ -123,6 +123,7 @@ INDEXES: tuple[Index, ...] = (
     Index("kds_rat_environment_timestamp_idx", INCIDENT_TABLE, "environment filter"),
     Index("kds_rat_action_type_timestamp_idx", INCIDENT_TABLE, "action_type filter"),
     Index("kds_rat_alert_name_timestamp_idx", INCIDENT_TABLE, "alert_name filter"),
+    Index("kds_rat_status_timestamp_idx", INCIDENT_TABLE, "status filter"),
     Index("kds_rr_namespace_id_idx", "resource_references", "namespace to resource ids, index-only"),
     Index("kds_ah_resource_id_idx", "action_histories", "resource ids to history ids, index-only"),
 )

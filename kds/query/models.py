@@ -14,20 +14,31 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kds.query.cursor import CursorPosition
 from kds.query.times import AGE_EXAMPLES
-from kds.query.vocabulary import API_DEFAULT_LIMIT, ENVIRONMENTS, MAX_LIMIT, MIN_LIMIT, SEVERITIES
+from kds.query.vocabulary import API_DEFAULT_LIMIT, ENVIRONMENTS, MAX_LIMIT, MAX_OFFSET, MIN_LIMIT, SEVERITIES
 
 
 class IncidentFilter(BaseModel):
-    """Exact-match filters (combined with AND) and the time range."""
+    """Exact-match filters (combined with AND) and the time range.
+
+    ``severity``, ``environment`` and ``status`` hold every accepted value ("any of"), normalised,
+    without repeats and sorted, so equal filters compare equal whatever order they were given in.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     namespace: str | None = Field(None, description="Kubernetes namespace of the resource.")
-    severity: str | None = Field(None, description=f"One of {', '.join(SEVERITIES)} (case-insensitive).")
+    severity: tuple[str, ...] | None = Field(
+        None, description=f"Any of {', '.join(SEVERITIES)} (case-insensitive); comma-separated for several."
+    )
     cluster: str | None = Field(None, description="Cluster name.")
-    environment: str | None = Field(None, description=f"One of {', '.join(ENVIRONMENTS)} (case-insensitive).")
+    environment: tuple[str, ...] | None = Field(
+        None, description=f"Any of {', '.join(ENVIRONMENTS)} (case-insensitive); comma-separated for several."
+    )
     action_type: str | None = Field(None, description="Remediation action type, e.g. restart_pod.")
     alert_name: str | None = Field(None, description="Alert name.")
+    status: tuple[str, ...] | None = Field(
+        None, description="Execution status, e.g. completed, failed, pending; comma-separated for several."
+    )
     since: datetime | None = Field(
         None, description=f"Inclusive lower bound: RFC 3339 or an age ({AGE_EXAMPLES}: that long ago)."
     )
@@ -41,7 +52,7 @@ class IncidentQuery(BaseModel):
 
     filter: IncidentFilter = IncidentFilter()
     limit: int = Field(API_DEFAULT_LIMIT, ge=MIN_LIMIT, le=MAX_LIMIT)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
     cursor: CursorPosition | None = None
     # Digest of the filters as given, carried by the cursors this query issues.
     fingerprint: str = ""

@@ -1,155 +1,33 @@
 """Turn raw parameters (CLI options or a query string) into an :class:`IncidentQuery`.
 
-Rules are checked in the order docs/api.md lists them and every problem is collected, so a caller sees all of
-them at once; the first decides the slug.
+Rules are checked in the order docs/api.md lists them and every problem is collected, so a caller
+sees all of them at once; the first decides the slug.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from kds.errors import InvalidInput, Problem
+from kds.errors import InvalidInput
 from kds.query import cursor as cursors
-from kds.query.models import IncidentFilter, IncidentQuery
-from kds.query.times import AGE_EXAMPLES, parse_time
-from kds.query.vocabulary import (
-    ENVIRONMENTS,
-    LIMIT_RANGE,
-    MAX_INCIDENT_ID,
-    MAX_LIMIT,
-    MAX_TEXT_LENGTH,
-    MIN_LIMIT,
-    PARAMETERS,
-    SEVERITIES,
+from kds.query.models import IncidentQuery
+from kds.query.rules import (
+    CheckedFilter,
+    Collector,
+    check_limit,
+    check_offset,
+    shown,
+    single_values,
 )
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_INTEGER = re.compile(r"^[+-]?[0-9]+$")
-_TEXT_FILTERS = ("namespace", "cluster", "action_type", "alert_name")
-
-
-def _shown(value: str, width: int = 60) -> str:
-    """The received value as a detail shows it: quoted, escaped, shortened when long."""
-    text = value if len(value) <= width else value[:width] + "…"
-    return repr(text)
-
-
-def _integer(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and _INTEGER.match(value.strip()):
-        return int(value.strip())
-    return None
-
-
-class _Collector:
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-
-    def add(self, slug: str, name: str, detail: str) -> None:
-        self.problems.append(Problem(slug, name, detail))
-
-
-def _single_values(params: Mapping[str, Any], problems: _Collector) -> dict[str, Any]:
-    """One value per known parameter; empty values are absent; repeats and unknowns are problems."""
-    values: dict[str, Any] = {}
-    for name, raw in params.items():
-        value = raw
-        if isinstance(raw, Sequence) and not isinstance(raw, str):
-            if len(raw) > 1:
-                if name in PARAMETERS:
-                    problems.add("invalid-parameter", name, f"{name} was given {len(raw)} times; give it once")
-                continue
-            value = raw[0] if raw else None
-        if value is None or value == "":
-            continue
-        values[name] = value
-    return values
-
-
-def _check_limit(values: dict[str, Any], default_limit: int, problems: _Collector) -> int:
-    raw = values.get("limit", default_limit)
-    limit = _integer(raw)
-    if limit is None:
-        problems.add("invalid-limit", "limit", f"limit must be an integer {LIMIT_RANGE}, got {_shown(str(raw))}")
-    elif not MIN_LIMIT <= limit <= MAX_LIMIT:
-        problems.add("invalid-limit", "limit", f"limit must be {LIMIT_RANGE}, got {limit}")
-    else:
-        return limit
-    return default_limit
-
-
-def _check_offset(values: dict[str, Any], problems: _Collector) -> int:
-    raw = values.get("offset", 0)
-    offset = _integer(raw)
-    if offset is None or offset < 0:
-        shown = offset if offset is not None else _shown(str(raw))
-        problems.add("invalid-offset", "offset", f"offset must be an integer of 0 or more, got {shown}")
-        return 0
-    return offset
-
-
-def _check_choice(values: dict[str, Any], name: str, choices: tuple[str, ...], problems: _Collector) -> str | None:
-    raw = values.get(name)
-    if raw is None:
-        return None
-    text = str(raw)
-    if text.lower() not in choices:
-        problems.add(f"invalid-{name}", name, f"{name} must be one of {', '.join(choices)}, got {_shown(text)}")
-        return None
-    return text.lower()
-
-
-def _check_times(values: dict[str, Any], now: datetime, problems: _Collector) -> tuple[datetime | None, ...]:
-    parsed: dict[str, datetime | None] = {"since": None, "until": None}
-    for name in ("since", "until"):
-        raw = values.get(name)
-        if raw is None:
-            continue
-        try:
-            parsed[name] = parse_time(str(raw), now)
-        except (ValueError, OverflowError):
-            problems.add(
-                "invalid-time-range",
-                name,
-                f"{name} must be an RFC 3339 timestamp or an age such as {AGE_EXAMPLES}, got {_shown(str(raw))}",
-            )
-    since, until = parsed["since"], parsed["until"]
-    if since is not None and until is not None and since > until:
-        problems.add(
-            "invalid-time-range",
-            "since",
-            f"since ({since.isoformat()}) must not be after until ({until.isoformat()})",
-        )
-    return since, until
-
-
-def _check_text(values: dict[str, Any], name: str, problems: _Collector) -> str | None:
-    raw = values.get(name)
-    if raw is None:
-        return None
-    text = str(raw)
-    if len(text) > MAX_TEXT_LENGTH:
-        problems.add(
-            "invalid-parameter",
-            name,
-            f"{name} must be at most {MAX_TEXT_LENGTH} characters, got {len(text)}: {_shown(text, 40)}",
-        )
-        return None
-    if _CONTROL.search(text):
-        problems.add("invalid-parameter", name, f"{name} must not contain control characters, got {_shown(text)}")
-        return None
-    return text
+from kds.query.vocabulary import MAX_INCIDENT_ID, PARAMETERS
 
 
 def _check_cursor(
-    values: dict[str, Any], fingerprint: str, key: bytes, problems: _Collector
+    values: dict[str, Any], fingerprint: str, key: bytes, problems: Collector
 ) -> cursors.CursorPosition | None:
     raw = values.get("cursor")
     if raw is None:
@@ -157,7 +35,7 @@ def _check_cursor(
     try:
         position = cursors.decode(str(raw), key)
     except cursors.CursorError as exc:
-        problems.add("invalid-cursor", "cursor", f"{exc}: got {_shown(str(raw), 40)}")
+        problems.add("invalid-cursor", "cursor", f"{exc}: got {shown(str(raw), 40)}")
         return None
     if "offset" in values:
         problems.add("invalid-cursor", "cursor", "cursor cannot be combined with offset; drop offset")
@@ -180,8 +58,13 @@ def parse_incident_query(
     default_limit: int,
     now: datetime | None = None,
     cursor_key: bytes = cursors.DEFAULT_KEY,
+    repeated_lists: bool = False,
 ) -> IncidentQuery:
     """Validate raw parameters; raise :class:`InvalidInput` listing every problem.
+
+    A parameter given as a list of several values is ``invalid-parameter`` (a query string that
+    repeats it), unless ``repeated_lists`` is set and it is a list filter: the CLI's repeated
+    ``-s critical -s high`` means ``critical,high``.
 
     The same parameters always give the same (immutable) query unless they hold a time or a
     cursor, so the last :data:`_CACHE_SIZE` valid ones are remembered: a busy server sees the same
@@ -190,8 +73,8 @@ def parse_incident_query(
     if now is None and _UNCACHED.isdisjoint(params):
         key = _cache_key(params)
         if key is not None:
-            return _parse_cached(key, default_limit, cursor_key)
-    return _parse(params, default_limit=default_limit, now=now, cursor_key=cursor_key)
+            return _parse_cached(key, default_limit, cursor_key, repeated_lists)
+    return _parse(params, default_limit=default_limit, now=now, cursor_key=cursor_key, repeated_lists=repeated_lists)
 
 
 def _cache_key(params: Mapping[str, Any]) -> tuple[tuple[str, Any], ...] | None:
@@ -207,8 +90,12 @@ def _cache_key(params: Mapping[str, Any]) -> tuple[tuple[str, Any], ...] | None:
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
-def _parse_cached(key: tuple[tuple[str, Any], ...], default_limit: int, cursor_key: bytes) -> IncidentQuery:
-    return _parse(dict(key), default_limit=default_limit, now=None, cursor_key=cursor_key)
+def _parse_cached(
+    key: tuple[tuple[str, Any], ...], default_limit: int, cursor_key: bytes, repeated_lists: bool
+) -> IncidentQuery:
+    return _parse(
+        dict(key), default_limit=default_limit, now=None, cursor_key=cursor_key, repeated_lists=repeated_lists
+    )
 
 
 def _parse(
@@ -217,57 +104,28 @@ def _parse(
     default_limit: int,
     now: datetime | None,
     cursor_key: bytes,
+    repeated_lists: bool,
 ) -> IncidentQuery:
-    problems, repeated = _Collector(), _Collector()
-    values = _single_values(params, repeated)
-    now = now or datetime.now(UTC)
+    problems, repeated = Collector(), Collector()
+    values = single_values(params, PARAMETERS, repeated, repeated_lists=repeated_lists)
 
-    limit = _check_limit(values, default_limit, problems)
-    offset = _check_offset(values, problems)
-    severity = _check_choice(values, "severity", SEVERITIES, problems)
-    environment = _check_choice(values, "environment", ENVIRONMENTS, problems)
-    since, until = _check_times(values, now, problems)
-    texts = {name: _check_text(values, name, problems) for name in _TEXT_FILTERS}
-    fingerprint = cursors.fingerprint(
-        {
-            **texts,
-            "severity": severity,
-            "environment": environment,
-            "since": _raw_text(values.get("since")),
-            "until": _raw_text(values.get("until")),
-        }
-    )
-    # The cursor's rule comes before text filters in the documented order (docs/api.md); its check needs them parsed.
-    cursor_problems = _Collector()
-    position = _check_cursor(values, fingerprint, cursor_key, cursor_problems)
-    _insert_before(problems.problems, cursor_problems.problems, before_names=set(_TEXT_FILTERS))
+    limit = check_limit(values, default_limit, problems)
+    offset = check_offset(values, problems)
+    checked = CheckedFilter(values, now or datetime.now(UTC))
+    problems.problems.extend(checked.early.problems)
+    # The cursor's rule comes before text filters in the validation order; its check needs them parsed.
+    position = _check_cursor(values, checked.fingerprint, cursor_key, problems)
+    problems.problems.extend(checked.late.problems)
     problems.problems.extend(repeated.problems)
     for name in params:
         if name not in PARAMETERS:
-            problems.add("invalid-parameter", name, f"unknown query parameter {_shown(name)}")
+            problems.add("invalid-parameter", name, f"unknown query parameter {shown(name)}")
 
     if problems.problems:
         raise InvalidInput(problems.problems)
     return IncidentQuery(
-        filter=IncidentFilter(severity=severity, environment=environment, since=since, until=until, **texts),
-        limit=limit,
-        offset=offset,
-        cursor=position,
-        fingerprint=fingerprint,
+        filter=checked.filter, limit=limit, offset=offset, cursor=position, fingerprint=checked.fingerprint
     )
-
-
-def _raw_text(value: Any) -> str | None:
-    return None if value is None else str(value).strip()
-
-
-def _insert_before(problems: list[Problem], extra: list[Problem], *, before_names: set[str]) -> None:
-    """Insert ``extra`` before the first problem about one of ``before_names`` (keeps the documented order)."""
-    index = next(
-        (i for i, p in enumerate(problems) if p.name in before_names and p.slug == "invalid-parameter"),
-        len(problems),
-    )
-    problems[index:index] = extra
 
 
 def parse_incident_id(raw: str | int) -> int:
@@ -278,5 +136,5 @@ def parse_incident_id(raw: str | int) -> int:
         if 1 <= value <= MAX_INCIDENT_ID:
             return value
     raise InvalidInput.single(
-        "invalid-id", "id", f"incident id must be an integer between 1 and {MAX_INCIDENT_ID}, got {_shown(str(raw))}"
+        "invalid-id", "id", f"incident id must be an integer between 1 and {MAX_INCIDENT_ID}, got {shown(str(raw))}"
     )

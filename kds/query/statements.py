@@ -12,7 +12,7 @@ from typing import Any
 
 from psycopg import sql
 
-from kds.query.models import IncidentQuery
+from kds.query.models import IncidentFilter, IncidentQuery
 from kds.query.vocabulary import FILTER_COLUMNS
 from kds.timefmt import sql_rfc3339
 
@@ -98,47 +98,66 @@ _NAMESPACE_HISTORIES = sql.SQL(
 )
 
 
-# Which filters are present: the statement text depends on nothing else (values are parameters).
+# Which filters are present, and whether a list filter holds one value or several: the statement
+# text depends on nothing else (values are parameters). A list of one is compared with ``=`` so the
+# ordered index of that column still returns rows newest first; several are ``= ANY`` of a bound array.
 Shape = tuple[str, ...]
+_ANY = "[]"
 
 
 def _shape_and_params(query: IncidentQuery) -> tuple[Shape, dict[str, Any]]:
     """The names of the given filters (in the allow-list's order) and their bound values."""
-    flt = query.filter
+    return filter_shape_and_params(query.filter)
+
+
+def filter_shape_and_params(flt: IncidentFilter) -> tuple[Shape, dict[str, Any]]:
+    """The shape of ``flt`` (see :data:`Shape`) and the bound values, named after the filters."""
+    shape: list[str] = []
     params: dict[str, Any] = {}
     for name in FILTER_COLUMNS:
         value = getattr(flt, name)
+        if value is None:
+            continue
+        if isinstance(value, tuple):
+            if len(value) > 1:
+                shape.append(name + _ANY)
+                params[name] = list(value)
+                continue
+            value = value[0]
+        shape.append(name)
+        params[name] = value
+    for name in ("since", "until"):
+        value = getattr(flt, name)
         if value is not None:
+            shape.append(name)
             params[name] = value
-    if flt.since is not None:
-        params["since"] = flt.since
-    if flt.until is not None:
-        params["until"] = flt.until
-    return tuple(params), params
+    return tuple(shape), params
 
 
-def _conditions(shape: Shape) -> list[sql.Composable]:
+def conditions(shape: Shape) -> list[sql.Composable]:
     """WHERE conditions on ``rat`` alone for the filters of ``shape`` (not the cursor)."""
-    conditions: list[sql.Composable] = []
-    for name in shape:
+    found: list[sql.Composable] = []
+    for entry in shape:
+        name = entry.removesuffix(_ANY)
         if name == "since":
-            conditions.append(sql.SQL("rat.action_timestamp >= {}").format(sql.Placeholder("since")))
+            found.append(sql.SQL("rat.action_timestamp >= {}").format(sql.Placeholder("since")))
         elif name == "until":
-            conditions.append(sql.SQL("rat.action_timestamp < {}").format(sql.Placeholder("until")))
+            found.append(sql.SQL("rat.action_timestamp < {}").format(sql.Placeholder("until")))
         else:
             alias, column = FILTER_COLUMNS[name]
             if alias == "rr":
-                conditions.append(_NAMESPACE_HISTORIES)
-            else:
-                conditions.append(sql.SQL("{} = {}").format(sql.Identifier(alias, column), sql.Placeholder(name)))
-    return conditions
+                found.append(_NAMESPACE_HISTORIES)
+                continue
+            operator = sql.SQL("= ANY ({})" if entry.endswith(_ANY) else "= {}").format(sql.Placeholder(name))
+            found.append(sql.SQL("{} {}").format(sql.Identifier(alias, column), operator))
+    return found
 
 
-def _where(conditions: list[sql.Composable]) -> sql.Composable:
+def where(conditions: list[sql.Composable]) -> sql.Composable:
     return sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("TRUE")
 
 
-def _rendered(composed: sql.Composable) -> sql.SQL:
+def rendered(composed: sql.Composable) -> sql.SQL:
     """The composed statement as one ``sql.SQL``: passing it to psycopg costs one encode, not a tree walk.
 
     Composing the page statement (~80 parts) took longer than the rest of the client side of a
@@ -186,11 +205,11 @@ def _page_sql(shape: Shape, keyset: bool, one_row: bool) -> sql.SQL:
     materialized = "MATERIALIZED" if "namespace" in shape else "NOT MATERIALIZED"
     matches = _MATCHES.format(
         materialized=sql.SQL(materialized),
-        where=_where(_conditions(shape)),
+        where=where(conditions(shape)),
         keyset=_KEYSET if keyset else sql.SQL("TRUE"),
         doc=LIST_DOCUMENT,
     )
-    return _rendered(sql.Composed([matches, _ONE_ROW if one_row else _ROWS]))
+    return rendered(sql.Composed([matches, _ONE_ROW if one_row else _ROWS]))
 
 
 def _page_params(query: IncidentQuery) -> tuple[Shape, dict[str, Any]]:
@@ -212,7 +231,7 @@ def page_statement(query: IncidentQuery) -> Statement:
     A namespace filter matches few rows: they are materialised once and both counted and sorted
     in memory. Other filters can match most of the table: the count and the newest-first page
     then each use their own index. The text depends only on which filters are given (cached per
-    shape; at most 2^8 x 2 x 2 texts), so psycopg prepares it once per connection and shape.
+    shape; a few thousand texts at most), so psycopg prepares it once per connection and shape.
     """
     shape, params = _page_params(query)
     return Statement(_page_sql(shape, query.cursor is not None, False), params)
@@ -233,9 +252,9 @@ def page_document_statement(query: IncidentQuery) -> Statement:
 
 @functools.cache
 def _export_sql(shape: Shape) -> sql.SQL:
-    return _rendered(
+    return rendered(
         sql.SQL("SELECT {doc} FROM {from_} WHERE {where} ORDER BY {order}").format(
-            doc=LIST_DOCUMENT, from_=FROM, where=_where(_conditions(shape)), order=ORDER
+            doc=LIST_DOCUMENT, from_=FROM, where=where(conditions(shape)), order=ORDER
         )
     )
 
@@ -246,7 +265,7 @@ def export_statement(query: IncidentQuery) -> Statement:
     return Statement(_export_sql(shape), params)
 
 
-_DETAIL = _rendered(
+_DETAIL = rendered(
     sql.SQL("SELECT {doc} FROM {from_} WHERE rat.id = %(id)s LIMIT 1").format(doc=DETAIL_DOCUMENT, from_=FROM)
 )
 

@@ -66,9 +66,14 @@ class RemoteSource:
         from kds.query.vocabulary import CLI_DEFAULT_LIMIT
 
         local = dict(params)
-        cursor = local.pop("cursor", None)
-        self._cursor = cursor[0] if isinstance(cursor, list) and len(cursor) == 1 else cursor
-        return parse_incident_query(local, default_limit=CLI_DEFAULT_LIMIT, cursor_key=self.config.cursor_key)
+        given = local.get("cursor")
+        cursors = given if isinstance(given, list) else [given] if given else []
+        if len(cursors) == 1:  # given twice, it stays for the core to reject
+            del local["cursor"]
+            self._cursor = cursors[0]
+        return parse_incident_query(
+            local, default_limit=CLI_DEFAULT_LIMIT, cursor_key=self.config.cursor_key, repeated_lists=True
+        )
 
     def page(self, query: IncidentQuery) -> RemotePage:
         from kds.query.encode import incident_query_parameters

@@ -29,10 +29,8 @@ async def live(request: Request) -> HTTPResponse:
 async def ready(request: Request) -> HTTPResponse:
     """503 as soon as shutdown began; otherwise whether the database answers ``SELECT 1`` right now."""
     state = worker_state(request.app)
-    if state.shutting_down:
-        return json_bytes(SHUTTING_DOWN, 503)
-    reachable = await state.database.ping()
-    if state.shutting_down:
+    reachable = not state.shutting_down and await state.database.ping()
+    if state.shutting_down:  # read after the ping: shutdown may have begun while it waited
         return json_bytes(SHUTTING_DOWN, 503)
     return json_bytes(READY) if reachable else json_bytes(NOT_READY, 503)
 

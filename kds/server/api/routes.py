@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kds.auth import AUDIT_WRITE, INCIDENTS_READ, METRICS_READ
-from kds.server.api import audit, health, incidents, meta
+from kds.query.vocabulary import MAX_BUCKETS
+from kds.server.api import audit, health, incidents, meta, summary
 from kds.server.api.schemas import (
     INVALID_QUERY,
     QUERY_TIMEOUT,
@@ -29,12 +30,13 @@ from kds.server.api.schemas import (
     problem_response,
     query_parameters,
     ref,
+    summary_parameters,
     watch_parameters,
 )
 from kds.server.http.observe import Handler, instrumented
 
 if TYPE_CHECKING:
-    from sanic import Sanic
+    from kds.server.process.state import App
 
 OPEN: None = None  # the scope of a route that needs no token
 
@@ -84,6 +86,26 @@ ROUTES: tuple[Route, ...] = (
                 "streams already open on this worker (`service-unavailable`, with Retry-After).",
                 **{"Retry-After": RETRY_AFTER},
             ),
+            "504": QUERY_TIMEOUT,
+        },
+    }),
+    # before the id route: "summary" is never taken for an incident id
+    Route("GET", summary.ROUTE, summary.summarize_incidents, INCIDENTS_READ, {
+        "operationId": "summarizeIncidents",
+        "summary": "Count incidents per value of a filter (largest groups first) or per UTC hour/day bucket.",
+        "parameters": summary_parameters(),
+        "responses": {
+            "200": json_response(
+                "Summary",
+                "The summary. hour/day: every bucket from the bucket of `since` (default 24 h or 30 days ago) to "
+                "the bucket of `until` (default now), oldest first, empty ones with count 0.",
+            ),
+            "400": problem_response(
+                "Invalid input, every problem in `errors`: `invalid-parameter` (missing or unknown `by`, `offset` "
+                "or `cursor` given, ...), `invalid-limit`, `invalid-severity`, `invalid-environment`, "
+                f"`invalid-time-range` (also more than {MAX_BUCKETS} buckets)."
+            ),
+            "503": UNAVAILABLE,
             "504": QUERY_TIMEOUT,
         },
     }),
@@ -162,7 +184,7 @@ ROUTES: tuple[Route, ...] = (
 )  # fmt: skip
 
 
-def register(app: Sanic) -> None:
+def register(app: App) -> None:
     """Mount every route, its template and scope as route metadata (read by logs, metrics and auth)."""
     for route in ROUTES:
         app.add_route(

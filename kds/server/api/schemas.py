@@ -13,7 +13,17 @@ from pydantic import BaseModel, Field
 
 from kds.audit import NotificationRecord, NotificationRequest
 from kds.query.models import Incident, IncidentDetail, IncidentFilter, IncidentList
-from kds.query.vocabulary import API_DEFAULT_LIMIT, ENVIRONMENTS, MAX_INCIDENT_ID, MAX_LIMIT, SEVERITIES
+from kds.query.summary import Summary
+from kds.query.vocabulary import (
+    API_DEFAULT_LIMIT,
+    ENVIRONMENTS,
+    MAX_INCIDENT_ID,
+    MAX_LIMIT,
+    MAX_OFFSET,
+    SEVERITIES,
+    SUMMARY_DEFAULT_LIMIT,
+    SUMMARY_DIMENSIONS,
+)
 from kds.server.http.limits import MAX_TARGET_BYTES
 from kds.server.http.problems import TYPE_BASE
 
@@ -57,6 +67,7 @@ MODELS: tuple[tuple[type[BaseModel], Literal["validation", "serialization"]], ..
     (IncidentList, "serialization"),
     (Incident, "serialization"),
     (IncidentDetail, "serialization"),
+    (Summary, "serialization"),
     (Problem, "serialization"),
     (Liveness, "serialization"),
     (Readiness, "serialization"),
@@ -70,7 +81,8 @@ def component_schemas() -> Json:
     from pydantic.json_schema import models_json_schema
 
     _, top = models_json_schema(list(MODELS), ref_template=REF)
-    return top.get("$defs", {})
+    schemas: Json = top.get("$defs", {})
+    return schemas
 
 
 def ref(name: str) -> dict[str, str]:
@@ -113,7 +125,7 @@ def query_parameters() -> list[Json]:
             "name": "offset",
             "in": "query",
             "description": "Rows to skip (`invalid-offset` otherwise).",
-            "schema": {"type": "integer", "minimum": 0, "default": 0},
+            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
         },
         {
             "name": "cursor",
@@ -122,7 +134,30 @@ def query_parameters() -> list[Json]:
             "schema": {"type": "string"},
         },
     ]
+    return _empty_means_absent([*parameters, *_filter_parameters()])
+
+
+def summary_parameters() -> list[Json]:
+    """``GET /api/v1/incidents/summary``: ``by``, the core's filter model and ``limit`` (no paging)."""
+    by: Json = {
+        "name": "by",
+        "in": "query",
+        "required": True,
+        "description": "What to group by: a filter's value (null included) or UTC hour/day buckets.",
+        "schema": {"type": "string", "enum": list(SUMMARY_DIMENSIONS)},
+    }
+    limit: Json = {
+        "name": "limit",
+        "in": "query",
+        "description": "How many of the largest groups `data` holds (`invalid-limit` otherwise); not for hour/day.",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": SUMMARY_DEFAULT_LIMIT},
+    }
+    return [by, *_empty_means_absent([*_filter_parameters(), limit])]
+
+
+def _filter_parameters() -> list[Json]:
     enums = {"severity": list(SEVERITIES), "environment": list(ENVIRONMENTS)}
+    parameters: list[Json] = []
     for name, field in IncidentFilter.model_fields.items():
         schema: Json = {"type": "string"}
         if name in enums:
@@ -132,6 +167,10 @@ def query_parameters() -> list[Json]:
         else:
             schema["maxLength"] = 253
         parameters.append({"name": name, "in": "query", "description": field.description or name, "schema": schema})
+    return parameters
+
+
+def _empty_means_absent(parameters: list[Json]) -> list[Json]:
     for parameter in parameters:
         # An empty value means "absent" (docs/api.md): ``limit=`` is the default limit, not an invalid one.
         parameter["allowEmptyValue"] = True

@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram
 
 from kds.audit.store import WRITE_COLUMNS
 from kds.errors import KdsError, Problem
-from kds.query.vocabulary import PARAMETERS
+from kds.query.vocabulary import PARAMETERS, SUMMARY_PARAMETERS
 from kds.server.http.problems import classify
 from kds.server.process import sanic_compat
 from kds.server.process.metrics_dir import multiprocess_enabled
@@ -68,7 +68,7 @@ POOL_CONNECTIONS = Gauge(
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Validation-failure labels stay bounded: the query parameters and audit fields kds knows.
-KNOWN_FIELDS = frozenset({*PARAMETERS, *WRITE_COLUMNS, "id", "body"})
+KNOWN_FIELDS = frozenset({*PARAMETERS, *SUMMARY_PARAMETERS, *WRITE_COLUMNS, "id", "body"})
 OTHER = "other"
 OUTCOME_SUCCESS = "success"
 
@@ -152,7 +152,7 @@ def exposition() -> bytes:
     from prometheus_client import multiprocess
 
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # no annotations upstream
     return generate_latest(registry)
 
 
@@ -161,4 +161,4 @@ def mark_process_dead(pid: int) -> None:
     if multiprocess_enabled():
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(pid)
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]  # no annotations upstream

@@ -12,7 +12,7 @@ from kds.server.http.error_handler import ProblemErrorHandler
 from kds.server.http.logs import logging_config
 from kds.server.process.database import Database
 from kds.server.process.shutdown import WorkerShutdown
-from kds.server.process.state import KdsRequest, WorkerState, worker_state
+from kds.server.process.state import App, KdsRequest, WorkerState, worker_state
 
 if TYPE_CHECKING:
     from kds.settings import Settings
@@ -21,7 +21,7 @@ APP_NAME = "kds"
 POOL_GAUGE_INTERVAL = 1.0
 
 
-def create_app(settings: Settings) -> Sanic:
+def create_app(settings: Settings) -> App:
     """Build the app; ``settings.database_url`` is already resolved (see :func:`kds.server.process.runner.run`)."""
     if not settings.database_url:
         raise ValueError("create_app needs settings with a database_url (resolved by the runner)")
@@ -54,25 +54,27 @@ def create_app(settings: Settings) -> Sanic:
     return app
 
 
-def _configure(app: Sanic, settings: Settings) -> None:
-    config = app.config
-    config.REQUEST_TIMEOUT = settings.request_timeout
-    config.RESPONSE_TIMEOUT = settings.response_timeout
-    # Step 3 of the shutdown: how long Sanic waits for in-flight requests once it stopped accepting.
-    config.GRACEFUL_SHUTDOWN_TIMEOUT = settings.drain_timeout
-    config.ACCESS_LOG = False  # kds logs one line per request itself
-    config.MOTD = False
-    config.NOISY_EXCEPTIONS = False
-    config.FALLBACK_ERROR_FORMAT = "json"
-    config.AUTO_RELOAD = False
-    config.INSPECTOR = False
+def _configure(app: App, settings: Settings) -> None:
+    # one update: Sanic declares the timeouts as int, kds's settings allow fractions of a second
+    app.config.update(
+        REQUEST_TIMEOUT=settings.request_timeout,
+        RESPONSE_TIMEOUT=settings.response_timeout,
+        # Step 3 of the shutdown: how long Sanic waits for in-flight requests once it stopped accepting.
+        GRACEFUL_SHUTDOWN_TIMEOUT=settings.drain_timeout,
+        ACCESS_LOG=False,  # kds logs one line per request itself
+        MOTD=False,
+        NOISY_EXCEPTIONS=False,
+        FALLBACK_ERROR_FORMAT="json",
+        AUTO_RELOAD=False,
+        INSPECTOR=False,
+    )
 
 
-async def _open_database(app: Sanic) -> None:
+async def _open_database(app: App) -> None:
     await worker_state(app).database.open()
 
 
-async def _start_worker(app: Sanic) -> None:
+async def _start_worker(app: App) -> None:
     import asyncio
 
     loop = asyncio.get_running_loop()
@@ -84,7 +86,7 @@ async def _start_worker(app: Sanic) -> None:
     worker_state(app).background.append(loop.create_task(_publish_pool_gauge(app)))
 
 
-async def _publish_pool_gauge(app: Sanic) -> None:
+async def _publish_pool_gauge(app: App) -> None:
     import asyncio
 
     from kds.server.http import metrics

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from kds.db.policy import ConnectionPolicy
 from kds.server.http.logs import event
+from kds.server.process.reconnect import ConnectFailures
 
 if TYPE_CHECKING:
     import psycopg
@@ -61,6 +62,7 @@ class Database:
         self.last_success = 0.0
         self.last_broken = 0.0
         self._last_warning = -WARNING_INTERVAL
+        self._connect_failures = ConnectFailures()
 
     async def open(self) -> None:
         from psycopg_pool import AsyncConnectionPool
@@ -73,6 +75,7 @@ class Database:
             max_size=settings.pool_size,
             timeout=settings.pool_timeout,
             max_waiting=max(100, 20 * settings.pool_size),
+            connection_class=self._connect_failures.connection_class,  # remembers why reconnecting fails
             reconnect_timeout=RECONNECT_TIMEOUT,
             reconnect_failed=self._reconnect_failed,
             name=self.name,
@@ -82,11 +85,13 @@ class Database:
         logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
         await self.pool.open(wait=False)
 
-    def _reconnect_failed(self, pool: AsyncConnectionPool) -> None:
+    async def _reconnect_failed(self, pool: AsyncConnectionPool) -> None:
         now = monotonic()
         if now - self._last_warning >= WARNING_INTERVAL:
             self._last_warning = now
-            event(logging.WARNING, "cannot connect to the database; retrying on demand", pool=pool.name)
+            failed = await self._connect_failures.last()
+            cause = {} if failed is None else {"cause": failed.cause, "detail": failed.detail}
+            event(logging.WARNING, "cannot connect to the database; retrying on demand", pool=pool.name, **cause)
 
     @asynccontextmanager
     async def connection(self, *, timeout: float | None = None) -> AsyncIterator[psycopg.AsyncConnection]:

@@ -8,14 +8,13 @@ namespace.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from sanic import Request
+from sanic import Request, Sanic
+from sanic.config import Config
 
 if TYPE_CHECKING:
     import asyncio
-
-    from sanic import Sanic
 
     from kds.auth import TokenStore
     from kds.server.process.database import Database
@@ -45,6 +44,10 @@ class WorkerState:
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
+App = Sanic[Config, WorkerState]
+"""The type of kds's app: Sanic's own config, a :class:`WorkerState` as ``app.ctx``."""
+
+
 @dataclass(slots=True)
 class RequestState:
     """``request.ctx``: set by the middleware and handlers of :mod:`kds.server.http` and :mod:`kds.server.api`."""
@@ -68,9 +71,9 @@ class KdsRequest(Request):
         return RequestState()
 
 
-def worker_state(app: Sanic) -> WorkerState:
-    state: WorkerState = app.ctx
-    return state
+def worker_state(app: Sanic[Any, Any]) -> WorkerState:
+    """``app.ctx`` of kds's app (``request.app`` is typed as a plain Sanic app)."""
+    return cast("WorkerState", app.ctx)
 
 
 def request_state(request: Request) -> RequestState:
