@@ -23,9 +23,9 @@ FORMATS = ["json", "yaml", "csv", "ndjson", "table", "wide"]
 FILTER_SETS = [
     [],
     ["-n", "payments", "-l", "5"],
-    ["-s", "critical", "-l", "7", "--offset", "2"],
+    ["-s", "critical", "-s", "high", "--status", "failed,completed", "-l", "7", "--offset", "2"],
     ["-n", "支付服务", "--since", "2026-11-01T13:00:00Z", "--until", "2026-11-01T20:00:00Z"],
-    ["--alert-name", "ระบบ🔥ล่ม", "-e", "production", "--no-headers"],
+    ["--alert-name", "ระบบ🔥ล่ม", "-e", "production,staging", "--no-headers"],
     ["-n", "nowhere"],
 ]
 
@@ -328,3 +328,34 @@ def test_table_wide_and_json_on_a_terminal_are_byte_for_byte_the_direct_mode(
         assert direct.returncode == 0, direct.piped
         assert (through.returncode, through.terminal) == (0, direct.terminal), (columns, args)
         assert direct.terminal.count("\n") > 3
+
+
+SUMMARIES = [
+    ["--by", "namespace"],
+    ["--by", "severity", "-s", "critical,high,low", "-l", "2"],
+    ["--by", "status", "-n", "payments"],
+    ["--by", "hour", "--since", "2026-11-01T10:00:00Z", "--until", "2026-11-01T20:00:00Z"],
+    ["--by", "day", "--since", "2026-10-28T00:00:00Z", "--until", "2026-11-03T00:00:00Z", "-e", "test"],
+    ["--by", "cluster", "-n", "nowhere"],
+]
+
+
+@pytest.mark.parametrize("output", ["table", "json", "yaml", "csv"])
+def test_summary_is_byte_for_byte_the_direct_mode(dataset: str, server: Server, output: str) -> None:
+    for args in SUMMARIES:
+        direct, through = both(dataset, server, "incidents", "summary", "-o", output, *args)
+        assert direct[0] == 0, direct[2]
+        assert through == direct, (output, args)
+        assert direct[1]
+
+
+def test_summary_errors_are_the_direct_modes(dataset: str, server: Server) -> None:
+    for args in (
+        ["--by", "weekday"],
+        ["--by", "namespace", "-l", "0"],
+        ["--by", "day", "--since", "2026-11-03", "--until", "2026-11-01"],
+        [],
+    ):
+        direct, through = both(dataset, server, "incidents", "summary", *args)
+        assert direct[0] == 2 and direct[2].startswith("invalid-")
+        assert through == direct
