@@ -28,6 +28,7 @@ from kds.query.vocabulary import API_DEFAULT_LIMIT
 from kds.server.api.responses import NDJSON
 from kds.server.http import metrics, request_ids
 from kds.server.http.logs import event
+from kds.server.process.sanic_compat import close_after_response
 from kds.server.process.state import request_state, worker_state
 
 if TYPE_CHECKING:
@@ -137,8 +138,7 @@ async def _stream(request: Request, watch: Watch, interval: float) -> None:
             last_sent = monotonic()
     if ended == "draining":
         event(logging.INFO, "watch ended: shutdown draining", request_id=request_ids.of(request))
-        if request.stream is not None:  # the headers went out before the drain: close after this answer
-            request.stream.keep_alive = False
+        close_after_response(request)  # the headers went out before the drain: close after this answer
     await response.send(_bookmark(watch, key))
     await response.eof()
 
