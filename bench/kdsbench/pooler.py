@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from kdsbench import data, floor, kds_side, pg, pgbouncer, targets, wrk
+from kdsbench import data, floor, kds_side, pg, pgbouncer, report, targets, wrk
 
 MARK = "## Through PgBouncer"
 
@@ -48,9 +48,7 @@ def run(args: argparse.Namespace, log) -> int:
     server = pg.start(args.work_dir / "pgdata")
     sections: list[str] = []
     try:
-        for incidents in (int(n) for n in args.sizes.split(",")):
-            url = data.prepare(server, incidents, log, data.expected_indexes(server))
-            dbname = data.database_name(incidents)
+        for incidents, url, dbname in data.each_size(server, args.sizes, log):
             bouncer = pgbouncer.PgBouncer(tools["pgbouncer"], server, _free_port(), args.work_dir / "pgbouncer")
             services = []
             try:
@@ -177,12 +175,4 @@ def _write(output: Path, sections: list[str], args) -> None:
         "Bar (the quality bars in docs/benchmarks.md, docs/scaling.md): PgBouncer >= 0.8x direct.",
         "",
     ]
-    section = "\n".join(header + sections) + "\n"
-    text = output.read_text() if output.exists() else ""
-    if MARK in text:
-        before, _, rest = text.partition(MARK)
-        after = rest.partition("\n## ")
-        text = before + section + (("\n## " + after[2]) if after[1] else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    output.write_text(text)
+    report.replace_section(output, MARK, "\n".join(header + sections) + "\n")

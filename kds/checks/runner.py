@@ -64,6 +64,7 @@ class Context:
     database_fix: str = ""
     server_url: str | None = None
     server_token: str | None = None
+    max_lag: float = 30.0  # read-database: the replay lag above which it warns (--max-lag)
     connection: psycopg.Connection | None = None
     connection_result: CheckResult | None = None  # set once the connection was attempted
     connection_unusable: str | None = None  # why later checks must not use the connection

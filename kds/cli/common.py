@@ -56,6 +56,14 @@ CaFileOption = typer.Option(
     help="CA certificates for an https server, instead of the system's [env: KDS_SERVER_CA_FILE].",
     show_default=False,
 )
+ReadDatabaseUrlOption = typer.Option(
+    None,
+    "--read-database-url",
+    metavar="URL",
+    help="PostgreSQL URL for reads: a streaming replica or a pooler in front of replicas "
+    "[env: KDS_READ_DATABASE_URL; default: the database of --database-url].",
+    show_default=False,
+)
 
 
 def fail(message: str, code: int) -> typer.Exit:
@@ -90,11 +98,20 @@ def settings(**options: Any) -> Settings:
 
 
 def source_settings(
-    *, database_url: str | None, server_url: str | None, token_file: Path | None, ca_file: Path | None
+    *,
+    database_url: str | None,
+    read_database_url: str | None,
+    server_url: str | None,
+    token_file: Path | None,
+    ca_file: Path | None,
 ) -> Settings:
     """The settings of a command that reads incidents from the database or a server (kds.cli.sources)."""
     return settings(
-        database_url=database_url, server_url=server_url, server_token_file=token_file, server_ca_file=ca_file
+        database_url=database_url,
+        read_database_url=read_database_url,
+        server_url=server_url,
+        server_token_file=token_file,
+        server_ca_file=ca_file,
     )
 
 
@@ -124,14 +141,19 @@ def session(
     read_only: bool,
     application_name: str = "kds-cli",
     statement_timeout: float | None = None,
+    reads: bool = False,
 ) -> Iterator[psycopg.Connection]:
-    """A connection to the configured (or embedded) database, closed on exit."""
+    """A connection to the configured (or embedded) database, closed on exit.
+
+    ``reads=True`` (incident reads) connects to ``KDS_READ_DATABASE_URL`` when it is set
+    (docs/scaling.md#read-replicas); ``kds db`` and every write use the primary.
+    """
     from kds.db.connection import connect
     from kds.db.source import resolve
 
-    source = resolve(config)
+    url = config.read_database_url if reads and config.read_database_url else resolve(config).url
     conn = connect(
-        source.url,
+        url,
         application_name=application_name,
         statement_timeout=config.statement_timeout if statement_timeout is None else statement_timeout,
         connect_timeout=config.connect_timeout,
@@ -150,6 +172,7 @@ __all__ = [
     "EXIT_OK",
     "DatabaseUrlOption",
     "EmbeddedUnavailable",
+    "ReadDatabaseUrlOption",
     "fail",
     "reports_errors",
     "session",

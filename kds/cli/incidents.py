@@ -12,6 +12,7 @@ from kds.cli import filters, summary
 from kds.cli.common import (
     CaFileOption,
     DatabaseUrlOption,
+    ReadDatabaseUrlOption,
     ServerUrlOption,
     TokenFileOption,
     reports_errors,
@@ -58,6 +59,7 @@ def list_incidents(
     output: OutputFormat = OutputOption,
     no_headers: bool = typer.Option(False, "--no-headers", help="Omit table and csv headers."),
     database_url: str | None = DatabaseUrlOption,
+    read_database_url: str | None = ReadDatabaseUrlOption,
     server_url: str | None = ServerUrlOption,
     token_file: Path | None = TokenFileOption,
     ca_file: Path | None = CaFileOption,
@@ -79,7 +81,13 @@ def list_incidents(
         offset=offset,
         cursor=cursor,
     )
-    config = source_settings(database_url=database_url, server_url=server_url, token_file=token_file, ca_file=ca_file)
+    config = source_settings(
+        database_url=database_url,
+        read_database_url=read_database_url,
+        server_url=server_url,
+        token_file=token_file,
+        ca_file=ca_file,
+    )
     source = open_source(config)
     try:
         query = source.list_query(params)
@@ -184,6 +192,7 @@ def get_incident(
     incident_id: str = typer.Argument(..., metavar="ID", hidden=True),  # described in the docstring
     output: OutputFormat = OutputOption,
     database_url: str | None = DatabaseUrlOption,
+    read_database_url: str | None = ReadDatabaseUrlOption,
     server_url: str | None = ServerUrlOption,
     token_file: Path | None = TokenFileOption,
     ca_file: Path | None = CaFileOption,
@@ -195,7 +204,13 @@ def get_incident(
     from kds.cli.terminal import stdout_is_terminal
     from kds.query import parse_incident_id
 
-    config = source_settings(database_url=database_url, server_url=server_url, token_file=token_file, ca_file=ca_file)
+    config = source_settings(
+        database_url=database_url,
+        read_database_url=read_database_url,
+        server_url=server_url,
+        token_file=token_file,
+        ca_file=ca_file,
+    )
     wanted = parse_incident_id(incident_id)
     source = open_source(config)
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from kds.cli.common import DatabaseUrlOption, fail, reports_errors, settings
+from kds.cli.common import DatabaseUrlOption, ReadDatabaseUrlOption, fail, reports_errors, settings
 from kds.cli.options import setting_option
 from kds.durations import DURATION_EXAMPLES
 
@@ -29,6 +29,7 @@ def serve(
         "--drain-timeout", "DURATION", "Longest wait for in-flight requests on shutdown", default="30s"
     ),
     database_url: str | None = DatabaseUrlOption,
+    read_database_url: str | None = ReadDatabaseUrlOption,
     log_format: LogFormat | None = setting_option("--log-format", "FORMAT", "Log lines: json or text", default="json"),
 ) -> None:
     """Serve the REST API (incidents, health, metrics, OpenAPI) with Kubernetes-aware graceful shutdown."""
@@ -40,6 +41,7 @@ def serve(
         shutdown_delay=shutdown_delay,
         drain_timeout=drain_timeout,
         database_url=database_url,
+        read_database_url=read_database_url,
         log_format=log_format.value if log_format else None,
     )
 

@@ -5,7 +5,8 @@ their options with the query core, ask a source, and hand what it returns to the
 whichever source it is; they do not branch per mode. :func:`open_source` picks the source:
 ``--server-url``/``KDS_SERVER_URL`` selects :class:`kds.remote.source.RemoteSource` (docs/remote.md),
 otherwise :class:`DirectSource` reads the database (``--database-url``, ``KDS_DATABASE_URL`` or the
-embedded default). Giving both is ``invalid-parameter``: the user must say which.
+embedded default; reads from ``--read-database-url`` when set). Giving a database and a server is
+``invalid-parameter``: the user must say which.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class IncidentSource(Protocol):
 
 def open_source(config: Settings) -> IncidentSource:
     """The database, or the server when ``--server-url``/``KDS_SERVER_URL`` is set (not both)."""
-    if config.server_url and config.database_url:
+    if config.server_url and (config.database_url or config.read_database_url):
         raise ConfigurationError(
             "give either a database (--database-url, KDS_DATABASE_URL) or a server (--server-url, KDS_SERVER_URL), "
             "not both"
@@ -84,7 +85,11 @@ def open_source(config: Settings) -> IncidentSource:
 
 
 class DirectSource:
-    """The database, through one read-only connection opened on first use."""
+    """The database, through one read-only connection opened on first use.
+
+    Pages, exports, incidents and summaries come from the read database when one is configured
+    (docs/scaling.md#read-replicas); the watch needs the primary's transaction ids, so it reads there.
+    """
 
     def __init__(self, config: Settings) -> None:
         self.config = config
@@ -98,11 +103,12 @@ class DirectSource:
             self._url = resolve(self.config).url
         return self._url
 
-    def _connect(self, *, autocommit: bool = False) -> psycopg.Connection:
+    def _connect(self, *, autocommit: bool = False, reads: bool = False) -> psycopg.Connection:
         from kds.db.connection import connect
 
+        read_url = self.config.read_database_url if reads else None
         return connect(
-            self._database_url(),
+            read_url or self._database_url(),
             application_name="kds-cli",
             statement_timeout=self.config.statement_timeout,
             connect_timeout=self.config.connect_timeout,
@@ -113,7 +119,7 @@ class DirectSource:
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None:
-            self._conn = self._connect()
+            self._conn = self._connect(reads=True)
         return self._conn
 
     def list_query(self, params: Mapping[str, Any]) -> IncidentQuery:

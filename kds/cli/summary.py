@@ -17,6 +17,7 @@ from kds.cli import filters
 from kds.cli.common import (
     CaFileOption,
     DatabaseUrlOption,
+    ReadDatabaseUrlOption,
     ServerUrlOption,
     TokenFileOption,
     reports_errors,
@@ -67,6 +68,7 @@ def summarize_incidents(
     ),
     output: SummaryFormat = typer.Option(SummaryFormat.table, "-o", "--output", help="table, json, yaml or csv."),
     database_url: str | None = DatabaseUrlOption,
+    read_database_url: str | None = ReadDatabaseUrlOption,
     server_url: str | None = ServerUrlOption,
     token_file: Path | None = TokenFileOption,
     ca_file: Path | None = CaFileOption,
@@ -89,7 +91,13 @@ def summarize_incidents(
         limit=limit,
     )
     query = parse_summary_query(params, repeated_lists=True)
-    config = source_settings(database_url=database_url, server_url=server_url, token_file=token_file, ca_file=ca_file)
+    config = source_settings(
+        database_url=database_url,
+        read_database_url=read_database_url,
+        server_url=server_url,
+        token_file=token_file,
+        ca_file=ca_file,
+    )
     source = open_source(config)
     try:
         summary = source.summary(query)

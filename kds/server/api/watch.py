@@ -96,7 +96,7 @@ async def watch_incidents(request: Request, parameters: dict[str, Any]) -> None:
 async def _poll(request: Request, watch: Watch) -> list[Any]:
     from kds.query.watch import arun_steps
 
-    database = worker_state(request.app).database
+    database = worker_state(request.app).database  # the primary: the watch reads its transaction ids
     with metrics.timed_query("watch_incidents"):
         async with database.connection() as conn:
             steps = watch.poll() if watch.started else watch.start()

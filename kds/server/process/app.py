@@ -10,7 +10,7 @@ from kds.server.api import routes
 from kds.server.http import auth, middleware
 from kds.server.http.error_handler import ProblemErrorHandler
 from kds.server.http.logs import logging_config
-from kds.server.process.database import Database
+from kds.server.process.database import READ, Database
 from kds.server.process.shutdown import WorkerShutdown
 from kds.server.process.state import App, KdsRequest, WorkerState, worker_state
 
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 APP_NAME = "kds"
 POOL_GAUGE_INTERVAL = 1.0
+# the read database's replay lag is measured every this many seconds (one short query per worker)
+LAG_INTERVAL = 5.0
 
 
 def create_app(settings: Settings) -> App:
@@ -30,6 +32,7 @@ def create_app(settings: Settings) -> App:
     state = WorkerState(
         settings=settings,
         database=Database(settings.database_url, settings),
+        read_database=Database(settings.read_database_url, settings, role=READ) if settings.read_database_url else None,
         openapi=document_bytes(),
         cursor_key=settings.cursor_key,
         tokens=auth.load_tokens(settings),
@@ -71,7 +74,8 @@ def _configure(app: App, settings: Settings) -> None:
 
 
 async def _open_database(app: App) -> None:
-    await worker_state(app).database.open()
+    for database in worker_state(app).databases:
+        await database.open()
 
 
 async def _start_worker(app: App) -> None:
@@ -83,7 +87,10 @@ async def _start_worker(app: App) -> None:
     assert shutdown is not None  # set by create_app
     if not app.asgi:  # served as ASGI (in-process tests), the ASGI server owns the signals
         shutdown.install(loop)
-    worker_state(app).background.append(loop.create_task(_publish_pool_gauge(app)))
+    state = worker_state(app)
+    state.background.append(loop.create_task(_publish_pool_gauge(app)))
+    if state.read_database is not None:
+        state.background.append(loop.create_task(_publish_replica_lag(state.read_database)))
 
 
 async def _publish_pool_gauge(app: App) -> None:
@@ -91,7 +98,20 @@ async def _publish_pool_gauge(app: App) -> None:
 
     from kds.server.http import metrics
 
-    database = worker_state(app).database
+    databases = worker_state(app).databases
     while True:
-        metrics.set_pool_connections(*database.stats())
+        metrics.publish_pools(databases)
         await asyncio.sleep(POOL_GAUGE_INTERVAL)
+
+
+async def _publish_replica_lag(read_database: Database) -> None:
+    """``datastorage_replica_lag_seconds``: the last measured lag (kept while the read database is down)."""
+    import asyncio
+
+    from kds.server.http import metrics
+
+    while True:
+        lag = await read_database.replica_lag()
+        if lag is not None:
+            metrics.REPLICA_LAG.set(lag)
+        await asyncio.sleep(LAG_INTERVAL)

@@ -27,6 +27,8 @@ def run(settings: Settings) -> None:
 
     source = resolve(settings)  # migrates only the embedded default, never a configured database
     check_url(source.url)
+    if settings.read_database_url:
+        check_url(settings.read_database_url)
     settings = settings.model_copy(update={"database_url": source.url})
 
     metrics_dir, created = prepare_metrics_directory()
@@ -77,6 +79,7 @@ def run(settings: Settings) -> None:
         workers=settings.workers,
         pool_size=settings.pool_size,
         embedded_database=source.embedded,
+        read_database=bool(settings.read_database_url),
         metrics_dir=str(metrics_dir),
     )
     try:

@@ -113,7 +113,9 @@ class WorkerShutdown:
             in_flight=remaining,
         )
         closing_at = monotonic()
-        cancelled = await self.state.database.close()
+        cancelled = 0
+        for database in self.state.databases:
+            cancelled += await database.close()
         event(
             logging.INFO,
             "shutdown step 4/4: database pool closed",

@@ -27,7 +27,10 @@ class WorkerState:
     """``app.ctx`` of a worker (a plain dataclass: Sanic may add attributes of its own)."""
 
     settings: Settings
+    # the primary: audit writes, and every read when no read database is configured
     database: Database
+    # KDS_READ_DATABASE_URL: list, get, summary, export and watch read here (docs/scaling.md#read-replicas)
+    read_database: Database | None = None
     openapi: bytes = b""
     cursor_key: bytes = b""
     # the bearer tokens when authentication is on (KDS_AUTH_TOKENS_FILE), re-read when the file changes
@@ -42,6 +45,16 @@ class WorkerState:
     in_flight: int = 0
     # per-worker background tasks (pool gauge, tokens file watch), cancelled when the worker stops
     background: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def reads(self) -> Database:
+        """Where reads go: the read database when one is configured, else the primary."""
+        return self.read_database if self.read_database is not None else self.database
+
+    @property
+    def databases(self) -> tuple[Database, ...]:
+        """Every pool of this worker: the primary first, then the read database if any."""
+        return (self.database,) if self.read_database is None else (self.database, self.read_database)
 
 
 App = Sanic[Config, WorkerState]
