@@ -85,7 +85,7 @@ def test_defaults() -> None:
                 (
                     "invalid-time-range",
                     "since",
-                    "since must be an RFC 3339 timestamp or a duration such as 30m, 6h, 7d, got 'soon'",
+                    "since must be an RFC 3339 timestamp or an age such as 30m, 6h, 7d, got 'soon'",
                 )
             ],
         ),

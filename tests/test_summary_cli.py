@@ -115,8 +115,8 @@ DIMENSIONS = "namespace, severity, cluster, environment, action_type, alert_name
          "invalid-severity: severity must be one of info, warning, critical, high, medium, low, got 'loud'\n"),
         (["--by", "status", "-e", "qa"],
          "invalid-environment: environment must be one of production, staging, development, test, got 'qa'\n"),
-        (["--by", "day", "--since", "yesterday"], "invalid-time-range: since must be an RFC 3339 timestamp or a "
-         "duration such as 30m, 6h, 7d, got 'yesterday'\n"),
+        (["--by", "day", "--since", "yesterday"], "invalid-time-range: since must be an RFC 3339 timestamp or an "
+         "age such as 30m, 6h, 7d, got 'yesterday'\n"),
         (["--by", "hour", "--since", "2026-01-01T00:00:00Z", "--until", "2026-03-01T00:00:00Z"],
          "invalid-time-range: a summary by hour has at most 1000 buckets, got 1417 from 2026-01-01T00:00:00+00:00 "
          "to 2026-03-01T00:00:00+00:00; narrow since/until\n"),
