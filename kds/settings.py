@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kds.db.policy import Pooler
 from kds.durations import parse_duration
 from kds.errors import ConfigurationError
 
@@ -26,6 +27,9 @@ class Settings(BaseSettings):
 
     # database
     database_url: str | None = None
+    # what sits between kds and PostgreSQL: "pgbouncer" (any transaction-mode pooler) moves the session
+    # settings into each transaction and stops preparing statements (docs/scaling.md)
+    database_pooler: Pooler = "none"
     statement_timeout: Duration = 5.0
     connect_timeout: Duration = 5.0
     # server
@@ -64,7 +68,7 @@ class Settings(BaseSettings):
 def _normalise(field: str, value: Any) -> Any:
     if field == "log_level" and isinstance(value, str):
         return value.upper()
-    if field == "log_format" and isinstance(value, str):
+    if field in ("log_format", "database_pooler") and isinstance(value, str):
         return value.lower()
     return value
 
@@ -89,7 +93,7 @@ def _normalised_environment() -> dict[str, Any]:
     import os
 
     values: dict[str, Any] = {}
-    for field in ("log_level", "log_format"):
+    for field in ("log_level", "log_format", "database_pooler"):
         raw = os.environ.get(f"{ENV_PREFIX}{field.upper()}")
         if raw is not None:
             values[field] = _normalise(field, raw)

@@ -11,6 +11,8 @@ import pytest
 
 from tests.pg import PgCluster, start_cluster
 
+pytest_plugins = ["tests.topology_fixtures"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """Give every pytest session its own base temp directory.

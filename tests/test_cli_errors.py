@@ -14,8 +14,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from kds.cli import output
 from kds.cli.app import app
+from kds.cli.present import machine
+from kds.cli.present.table import TableWriter
 from kds.db import seed
 
 runner = CliRunner()
@@ -54,10 +55,10 @@ def test_a_closed_pipe_ends_quietly_with_exit_0(seeded: str, extra: list[str]) -
 
 @pytest.fixture
 def broken_table(monkeypatch: pytest.MonkeyPatch) -> None:
-    def render_table(rows: Any, **_: Any) -> int:
+    def write(self: TableWriter, rows: Any) -> int:
         raise RuntimeError("presenter exploded")
 
-    monkeypatch.setattr(output, "render_table", render_table)
+    monkeypatch.setattr(TableWriter, "write", write)
 
 
 def test_a_bug_is_an_internal_error_not_a_database_error(database_url: str, broken_table: None) -> None:
@@ -71,7 +72,7 @@ def test_a_bug_while_streaming_is_an_internal_error(database_url: str, monkeypat
         next(iter(documents), None)  # the database part works
         raise ValueError("cannot encode")
 
-    monkeypatch.setattr(output, "write_ndjson", write_ndjson)
+    monkeypatch.setattr(machine, "write_ndjson", write_ndjson)
     result = runner.invoke(app, ["incidents", "list", "--all", "-o", "ndjson", "--database-url", database_url])
     assert (result.exit_code, result.stderr) == (1, f"internal-error: ValueError: cannot encode{BUG_HINT}\n")
 

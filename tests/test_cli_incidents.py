@@ -212,7 +212,7 @@ def test_every_format_carries_the_same_rows(dataset) -> None:
     no_header = list(csv.reader(io.StringIO(run("csv", "--no-headers"))))
     assert [int(r[0]) for r in no_header] == expected
     table = run("table").splitlines()
-    assert table[0].split()[:3] == ["ID", "TIME", "SEVERITY"]
+    assert table[0].split()[:3] == ["ID", "AGE", "SEVERITY"]
     body = [line for line in table[1:] if line.strip() and not set(line.strip()) <= {"─", " "}]
     assert [int(line.split()[0]) for line in body] == expected
     wide = run("wide").splitlines()

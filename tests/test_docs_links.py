@@ -33,6 +33,7 @@ CITED_BY_CODE = [
     "validate-infra.md",
     "deployment.md",
     "development.md",
+    "scaling.md",
 ]
 
 

@@ -84,7 +84,7 @@ def test_migrated_database_passes_every_check(database_url: str) -> None:
     assert result.exit_code == 0, result.stdout
     document = orjson.loads(result.stdout)
     assert list(document) == ["checks", "summary"]
-    assert document["summary"] == {"pass": 10, "warn": 0, "fail": 0, "skip": 1}
+    assert document["summary"] == {"pass": 11, "warn": 0, "fail": 0, "skip": 1}
     assert [check["id"] for check in document["checks"]] == list(catalogue.CHECK_IDS)
     for check in document["checks"]:
         assert set(check) == {"id", "status", "message", "fix", "duration_ms"}
@@ -118,13 +118,17 @@ def test_unreachable_database_fails_the_connection_and_skips_dependent_checks() 
     result, checks = validate(UNREACHABLE, "--timeout", "3")
     assert result.exit_code == 1
     assert statuses(checks) == all_pass_but(
-        database_connection="fail", server="skip", **{name.replace("-", "_"): "skip" for name in DB_CHECKS}
+        database_connection="fail",
+        server="skip",
+        connection_pooler="skip",
+        **{name.replace("-", "_"): "skip" for name in DB_CHECKS},
     )
     assert checks["database-connection"]["message"] == "cannot connect to kds@127.0.0.1:1/kds: connection refused"
+    assert checks["connection-pooler"]["message"] == "skipped: no database connection (see database-connection)"
     assert "check that PostgreSQL is running" in checks["database-connection"]["fix"]
     for check_id in DB_CHECKS:
         assert checks[check_id]["message"] == "skipped: no database connection (see database-connection)"
-    assert orjson.loads(result.stdout)["summary"] == {"pass": 2, "warn": 0, "fail": 1, "skip": 8}
+    assert orjson.loads(result.stdout)["summary"] == {"pass": 2, "warn": 0, "fail": 1, "skip": 9}
 
 
 def test_a_database_that_never_answers_is_cut_off_by_the_timeout() -> None:
@@ -443,7 +447,7 @@ def test_junit_report(database_url: str, db: psycopg.Connection, tmp_path: Path)
     assert suite is not None
     cases = suite.findall("testcase")
     assert [case.get("name") for case in cases] == list(catalogue.CHECK_IDS)
-    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("11", "1", "1")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("12", "1", "1")
     failed = [case.get("name") for case in cases if case.find("failure") is not None]
     skipped = [case.get("name") for case in cases if case.find("skipped") is not None]
     assert (failed, skipped) == (["required-columns"], ["server"])

@@ -42,6 +42,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--extra-runs", type=int, default=7, help="runs of each extra measurement (0: skip them)")
     parser.add_argument("--keep-server", action="store_true", help="leave the bench PostgreSQL running")
     parser.add_argument("--output", type=Path, default=BENCH / "RESULTS.md")
+    pooled = parser.add_argument_group("--pooler: kds serve direct vs through PgBouncer (kdsbench/pooler.py)")
+    pooled.add_argument("--pooler", action="store_true", help="only this comparison (no PostgREST, no floor)")
+    pooled.add_argument(
+        "--switch-on-direct", action="store_true", help="also: direct with KDS_DATABASE_POOLER=pgbouncer"
+    )
+    pooled.add_argument("--baseline-checkout", type=Path, help="also: direct, running the kds of this checkout")
     args = parser.parse_args(argv)
     if args.pool % args.kds_workers:
         parser.error("--pool must be a multiple of --kds-workers (kds gets pool/workers connections per worker)")
@@ -150,6 +156,10 @@ def profile_worker(args: argparse.Namespace, tools: dict, server_pid: int, targe
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.work_dir.mkdir(parents=True, exist_ok=True)
+    if args.pooler:
+        from kdsbench import pooler
+
+        return pooler.run(args, log)
     tools = {"wrk": wrk.ensure_installed(), "postgrest": postgrest.install(args.work_dir / "tools")}
     log(f"starting the bench PostgreSQL in {args.work_dir / 'pgdata'}")
     server = pg.start(args.work_dir / "pgdata")

@@ -65,13 +65,16 @@ class FloorResult:
     failed: int
 
 
-def run(server: Server, dbname: str, query_file: Path, clients: int, duration_s: int) -> FloorResult:
+def run(
+    server: Server, dbname: str, query_file: Path, clients: int, duration_s: int, mode: str = "prepared"
+) -> FloorResult:
+    """``mode`` is pgbench's ``-M``: ``prepared`` (plans kept) or ``extended`` (unnamed, planned each time)."""
     with tempfile.TemporaryDirectory(prefix="kds-pgbench-") as tmp:
         script = Path(tmp) / "query.sql"
         script.write_text(pgbench_script(query_file))
         argv = [
             str(server.tool("pgbench")), "-n", "-h", server.socket_dir, "-U", "postgres",
-            "-M", "prepared", "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(duration_s),
+            "-M", mode, "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(duration_s),
             "-l", "-f", str(script), dbname,
         ]  # fmt: skip
         out = subprocess.run(argv, capture_output=True, text=True, cwd=tmp, timeout=duration_s + 120, check=True)

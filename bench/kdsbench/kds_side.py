@@ -10,8 +10,18 @@ from kdsbench.data import REPO
 from kdsbench.proc import Service
 
 
-def start(db_url: str, port: int, workers: int, pool_size: int, work_dir: Path) -> Service:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "KDS_LOG_LEVEL": "warning"}
+def start(
+    db_url: str,
+    port: int,
+    workers: int,
+    pool_size: int,
+    work_dir: Path,
+    *,
+    pooler: str = "none",
+    checkout: Path = REPO,
+) -> Service:
+    """``pooler`` is ``KDS_DATABASE_POOLER``; ``checkout`` the kds tree to run (another commit, for a before/after)."""
+    env = {**os.environ, "PYTHONPATH": str(checkout), "KDS_LOG_LEVEL": "warning", "KDS_DATABASE_POOLER": pooler}
     argv = [
         sys.executable, "-m", "kds", "serve",
         "--host", "127.0.0.1", "--port", str(port),

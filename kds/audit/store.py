@@ -83,9 +83,13 @@ def differences(stored: dict[str, Any], notification: NotificationRequest) -> li
     return different
 
 
-async def _attempt(conn: psycopg.AsyncConnection, notification: NotificationRequest) -> Outcome | None:
+async def _attempt(
+    conn: psycopg.AsyncConnection, notification: NotificationRequest, setup: sql.Composed | None
+) -> Outcome | None:
     params = notification.model_dump(include=set(WRITE_COLUMNS))
     async with conn.transaction():
+        if setup is not None:  # behind a pooler: the statement timeout, for this transaction only
+            await conn.execute(setup)
         cur = await conn.execute(INSERT, params)
         row = await cur.fetchone()
         if row is not None:
@@ -111,12 +115,15 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, pg_errors.SerializationFailure | pg_errors.DeadlockDetected)
 
 
-async def store_notification(conn: psycopg.AsyncConnection, notification: NotificationRequest) -> Outcome:
+async def store_notification(
+    conn: psycopg.AsyncConnection, notification: NotificationRequest, *, setup: sql.Composed | None = None
+) -> Outcome:
     """:func:`record_notification` on one connection, with driver exceptions left untranslated.
 
     For callers that own the connection's bookkeeping (the server's pool wrapper must see a broken
     connection's own exception); they map driver errors with :func:`kds.db.connection.translate_error`.
     Transient serialization failures and deadlocks are retried here, then become ``Conflict``.
+    ``setup`` starts each transaction (the per-transaction settings behind a pooler, docs/scaling.md).
     """
     import psycopg
 
@@ -124,7 +131,7 @@ async def store_notification(conn: psycopg.AsyncConnection, notification: Notifi
         raise ValueError("record_notification needs a connection that is not inside a transaction")
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            result = await _attempt(conn, notification)
+            result = await _attempt(conn, notification, setup)
         except psycopg.Error as exc:
             if not _transient(exc):
                 raise

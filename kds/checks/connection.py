@@ -14,11 +14,15 @@ from kds.checks.runner import CheckResult, Context, failed, passed
 if TYPE_CHECKING:
     import psycopg
 
+    from kds.db.policy import Pooler
+
 MINIMUM_SERVER_VERSION = 130000
 APPLICATION_NAME = "kds-validate-infra"
 
 
-def connect_and_probe(url: str, *, timeout: float) -> tuple[CheckResult, psycopg.Connection | None]:
+def connect_and_probe(
+    url: str, *, timeout: float, pooler: Pooler = "none"
+) -> tuple[CheckResult, psycopg.Connection | None]:
     """Open a read-only, autocommit connection and report the server version and latency."""
     import psycopg
 
@@ -31,7 +35,11 @@ def connect_and_probe(url: str, *, timeout: float) -> tuple[CheckResult, psycopg
         return failed(f"cannot connect: {problem}", "fix --database-url / KDS_DATABASE_URL"), None
     started = time.perf_counter()
     kwargs = connection_kwargs(
-        application_name=APPLICATION_NAME, statement_timeout=timeout, connect_timeout=timeout, read_only=True
+        application_name=APPLICATION_NAME,
+        statement_timeout=timeout,
+        connect_timeout=timeout,
+        read_only=True,
+        pooler=pooler,
     )
     try:
         conn = psycopg.connect(url, autocommit=True, **kwargs)
@@ -70,7 +78,9 @@ def open_database(context: Context) -> tuple[CheckResult, psycopg.Connection | N
         return failed(context.database_error, context.database_fix), None
     if context.database_url is None:
         return failed("no database is configured", "pass --database-url or set KDS_DATABASE_URL"), None
-    return connect_and_probe(context.database_url, timeout=context.timeout)
+    from kds.checks.pooler import configured_pooler
+
+    return connect_and_probe(context.database_url, timeout=context.timeout, pooler=configured_pooler(context))
 
 
 def version_text(conn: psycopg.Connection) -> str:

@@ -81,6 +81,7 @@ class Check:
     title: str
     run: Callable[[Context], CheckResult]
     needs_database: bool = False
+    uses_database_url: bool = False  # opens its own connections to the located database (no shared one)
     opens_connection: bool = False  # reports the connection attempt instead of running ``run``
     min_timeout: float = 0.0  # a floor under --timeout for local work that is slow but cannot hang
 

@@ -14,6 +14,7 @@ from kds.errors import ConfigurationError, EmbeddedUnavailable, InvalidInput, Kd
 
 if TYPE_CHECKING:
     import psycopg
+    from psycopg import sql
 
     from kds.settings import Settings
 
@@ -72,6 +73,17 @@ def maintenance_timeout(config: Settings) -> float:
     return config.statement_timeout if "statement_timeout" in config.model_fields_set else 0.0
 
 
+def transaction_setup(config: Settings, statement_timeout: float) -> sql.Composed | None:
+    """What starts each transaction of a command that manages its own transactions (``kds db``).
+
+    ``None`` on a direct connection (the session carries the settings); behind a pooler the statement
+    timeout, for that transaction only (docs/scaling.md).
+    """
+    from kds.db.policy import ConnectionPolicy
+
+    return ConnectionPolicy("kds-cli", statement_timeout, pooler=config.database_pooler).transaction_setup()
+
+
 @contextmanager
 def session(
     config: Settings,
@@ -91,6 +103,7 @@ def session(
         statement_timeout=config.statement_timeout if statement_timeout is None else statement_timeout,
         connect_timeout=config.connect_timeout,
         read_only=read_only,
+        pooler=config.database_pooler,
     )
     try:
         yield conn

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 
 import typer
 
 from kds.cli import partitions
-from kds.cli.common import DatabaseUrlOption, maintenance_timeout, reports_errors, session, settings
+from kds.cli.common import (
+    DatabaseUrlOption,
+    maintenance_timeout,
+    reports_errors,
+    session,
+    settings,
+    transaction_setup,
+)
 
 app = typer.Typer(help="Schema migrations, data and partition maintenance.", no_args_is_help=True)
 app.add_typer(partitions.app, name="partitions")
@@ -23,12 +31,23 @@ class StatusFormat(StrEnum):
 @reports_errors
 def migrate(database_url: str | None = DatabaseUrlOption) -> None:
     """Apply every pending migration (idempotent; running it twice is a no-op)."""
+    from kds.cli.present.progress import progress_bars
     from kds.db import migrate as migrations
     from kds.db.connection import database_errors
 
     config = settings(database_url=database_url)
-    with session(config, read_only=False, statement_timeout=maintenance_timeout(config)) as conn, database_errors():
-        applied = migrations.migrate(conn)
+    timeout = maintenance_timeout(config)
+    with (
+        session(config, read_only=False, statement_timeout=timeout) as conn,
+        database_errors(),
+        progress_bars() as add_bar,
+    ):
+        bars: dict[str, Callable[[int], None]] = {}
+
+        def built(migration_id: str, done: int, total: int) -> None:
+            bars.setdefault(migration_id, add_bar(f"{migration_id}: building indexes", total, unit="indexes"))(done)
+
+        applied = migrations.migrate(conn, setup=transaction_setup(config, timeout), progress=built)
     if applied:
         for migration_id in applied:
             print(f"applied {migration_id}")
@@ -69,24 +88,30 @@ def seed(
     """Write realistic synthetic incidents (1,000,000 rows in well under a minute)."""
     import time
 
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    from kds.cli.present.progress import progress_bars
     from kds.db import seed as seeding
     from kds.db.connection import database_errors
 
     started = time.perf_counter()
     config = settings(database_url=database_url)
-    with session(config, read_only=False, statement_timeout=maintenance_timeout(config)) as conn, database_errors():
-        columns = (TextColumn("seeding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        stderr = Console(stderr=True)
-        with Progress(*columns, console=stderr, disable=not stderr.is_terminal, transient=True) as progress:
-            task = progress.add_task("seed", total=incidents)
-            written = seeding.seed(
-                conn,
-                incidents,
-                seed_value=seed_value,
-                progress=lambda done: progress.update(task, completed=done),
-            )
+    timeout = maintenance_timeout(config)
+    with (
+        session(config, read_only=False, statement_timeout=timeout) as conn,
+        database_errors(),
+        progress_bars() as add_bar,
+    ):
+        bars: dict[str, Callable[[int], None]] = {}
+
+        def rebuilt(done: int, total: int) -> None:
+            bars.setdefault("indexes", add_bar("rebuilding indexes", total, unit="indexes"))(done)
+
+        written = seeding.seed(
+            conn,
+            incidents,
+            seed_value=seed_value,
+            progress=add_bar("seeding", incidents),
+            index_progress=rebuilt,
+            setup=transaction_setup(config, timeout),
+        )
     elapsed = time.perf_counter() - started
     print(f"seeded {written} incidents in {elapsed:.1f}s", file=sys.stderr)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from kds.cli import filters, summary
 from kds.cli.common import DatabaseUrlOption, reports_errors, session, settings
-from kds.cli.output import OutputFormat
+from kds.cli.present.formats import OutputFormat
 from kds.query.vocabulary import CLI_DEFAULT_LIMIT, LIMIT_RANGE
+
+if TYPE_CHECKING:
+    from kds.cli.present.table import TableWriter
 
 app = typer.Typer(help="Inspect incidents straight from the database.", no_args_is_help=True)
 
@@ -39,6 +42,10 @@ def list_incidents(
         None, "--cursor", metavar="CURSOR", help="next_cursor of a previous page (json output)."
     ),
     all_rows: bool = typer.Option(False, "--all", help="Every matching incident, streamed (ignores paging)."),
+    watch: bool = typer.Option(False, "-w", "--watch", help="Then print new incidents as they commit."),
+    interval: str = typer.Option(
+        "2s", "--interval", metavar="D", help="How often --watch polls (at least 200ms) [default: 2s]."
+    ),
     output: OutputFormat = OutputOption,
     no_headers: bool = typer.Option(False, "--no-headers", help="Omit table and csv headers."),
     database_url: str | None = DatabaseUrlOption,
@@ -64,6 +71,13 @@ def list_incidents(
     query = parse_incident_query(
         params, default_limit=CLI_DEFAULT_LIMIT, cursor_key=config.cursor_key, repeated_lists=True
     )
+    if watch:
+        _check_watch(output, all_rows=all_rows, offset=offset, cursor=cursor)
+        from kds.cli.watching import watch as run_watch
+        from kds.query.watch import parse_interval
+
+        run_watch(config, query, output, headers=not no_headers, interval=parse_interval(interval))
+        return
     with session(config, read_only=True) as conn:
         if all_rows:
             count = _write_all(conn, query, output, headers=not no_headers)
@@ -73,8 +87,36 @@ def list_incidents(
         print("no incidents found", file=sys.stderr)
 
 
+def _check_watch(output: OutputFormat, *, all_rows: bool, offset: list[str] | None, cursor: list[str] | None) -> None:
+    from kds.cli.present.formats import WATCH_FORMATS
+    from kds.errors import InvalidInput
+
+    if output not in WATCH_FORMATS:
+        names = ", ".join(f.value for f in WATCH_FORMATS)
+        raise InvalidInput.single("invalid-parameter", "output", f"--watch writes {names}; got -o {output.value}")
+    for given, name in ((all_rows, "--all"), (offset, "--offset"), (cursor, "--cursor")):
+        if given:
+            detail = f"--watch starts at the newest page; {name} does not apply"
+            raise InvalidInput.single("invalid-parameter", name, detail)
+
+
+def _table(output: OutputFormat, *, headers: bool, streaming: bool = False) -> TableWriter:
+    from kds.cli.present.table import TableWriter
+    from kds.cli.terminal import stdout_colour, stdout_width
+
+    return TableWriter(
+        sys.stdout,
+        wide=output is OutputFormat.wide,
+        headers=headers,
+        width=stdout_width(),
+        colour=stdout_colour(),
+        streaming=streaming,
+    )
+
+
 def _write_page(conn: Any, query: Any, output: OutputFormat, *, headers: bool, cursor_key: bytes) -> int:
-    from kds.cli import output as out
+    from kds.cli.present import machine
+    from kds.cli.terminal import stdout_is_terminal
     from kds.db.connection import database_errors
     from kds.query.execute import fetch_page
 
@@ -82,15 +124,18 @@ def _write_page(conn: Any, query: Any, output: OutputFormat, *, headers: bool, c
         page = fetch_page(conn, query, cursor_key)
     stdout = sys.stdout
     if output is OutputFormat.json:
-        stdout.write(page.to_json().decode() + "\n")
+        if stdout_is_terminal():
+            stdout.write(machine.json_text(page.document(), indent=True) + "\n")
+        else:
+            stdout.write(page.to_json().decode() + "\n")
     elif output is OutputFormat.yaml:
-        stdout.write(out.yaml_document(page.document()))
+        stdout.write(machine.yaml_document(page.document()))
     elif output is OutputFormat.ndjson:
-        out.write_ndjson(page.rows, out=stdout)
+        machine.write_ndjson(page.rows, out=stdout)
     elif output is OutputFormat.csv:
-        out.write_csv(page.incidents(), headers=headers, out=stdout)
+        machine.write_csv(page.incidents(), headers=headers, out=stdout)
     else:
-        out.render_table(page.incidents(), wide=output is OutputFormat.wide, headers=headers, out=stdout)
+        _table(output, headers=headers).write(page.incidents())
         if page.has_more and sys.stderr.isatty():
             shown = f"{page.offset + 1}-{page.offset + len(page.rows)}"
             print(f"showing {shown} of {page.total}; more with --offset or --all", file=sys.stderr)
@@ -98,22 +143,28 @@ def _write_page(conn: Any, query: Any, output: OutputFormat, *, headers: bool, c
 
 
 def _write_all(conn: Any, query: Any, output: OutputFormat, *, headers: bool) -> int:
-    from kds.cli import output as out
+    """Every matching row, streamed; a progress bar on stderr when the rows go to a file or a pipe."""
+    from kds.cli.present import machine
+    from kds.cli.present.progress import counted, progress_bars
+    from kds.cli.terminal import stdout_is_terminal
     from kds.db.connection import database_rows
     from kds.query.execute import stream_incidents
 
-    documents = database_rows(stream_incidents(conn, query))
     stdout = sys.stdout
-    if output is OutputFormat.json:
-        return out.write_json_array(documents, out=stdout)
-    if output is OutputFormat.ndjson:
-        return out.write_ndjson(documents, out=stdout)
-    if output is OutputFormat.csv:
-        return out.write_csv(out.parsed(documents), headers=headers, out=stdout)
-    if output is OutputFormat.yaml:
-        return out.write_yaml_list(out.parsed(documents), out=stdout)
-    rows = out.parsed(documents)
-    return out.render_table(rows, wide=output is OutputFormat.wide, headers=headers, out=stdout)
+    on_terminal = stdout_is_terminal()
+    with progress_bars() as add_bar:
+        documents = database_rows(stream_incidents(conn, query))
+        if not on_terminal:  # on a terminal the rows themselves show the progress
+            documents = counted(documents, add_bar("exporting"))
+        if output is OutputFormat.json:
+            return machine.write_json_array(documents, out=stdout, indent=on_terminal)
+        if output is OutputFormat.ndjson:
+            return machine.write_ndjson(documents, out=stdout)
+        if output is OutputFormat.csv:
+            return machine.write_csv(machine.parsed(documents), headers=headers, out=stdout)
+        if output is OutputFormat.yaml:
+            return machine.write_yaml_list(machine.parsed(documents), out=stdout)
+        return _table(output, headers=headers, streaming=True).write(machine.parsed(documents))
 
 
 app.command("summary")(summary.summarize_incidents)
@@ -129,7 +180,9 @@ def get_incident(
     """Show the incident ID with its detail fields (labels, annotations, parameters)."""
     import orjson
 
-    from kds.cli import output as out
+    from kds.cli.present import machine
+    from kds.cli.present.detail import render_detail
+    from kds.cli.terminal import stdout_is_terminal
     from kds.db.connection import database_errors
     from kds.query import parse_incident_id
     from kds.query.execute import fetch_incident
@@ -139,10 +192,11 @@ def get_incident(
         document = fetch_incident(conn, wanted)
     incident = orjson.loads(document)
     if output in (OutputFormat.json, OutputFormat.ndjson):
-        sys.stdout.write(out.json_document(incident) + "\n")
+        indent = output is OutputFormat.json and stdout_is_terminal()
+        sys.stdout.write(machine.json_text(incident, indent=indent) + "\n")
     elif output is OutputFormat.yaml:
-        sys.stdout.write(out.yaml_document(incident))
+        sys.stdout.write(machine.yaml_document(incident))
     elif output is OutputFormat.csv:
-        out.write_csv([incident], headers=True, out=sys.stdout)
+        machine.write_csv([incident], headers=True, out=sys.stdout)
     else:
-        out.render_detail(incident, out=sys.stdout)
+        render_detail(incident, out=sys.stdout)

@@ -92,7 +92,7 @@ def write_summary(summary: Summary, output: SummaryFormat, *, out: TextIO) -> No
     if output is SummaryFormat.json:
         out.write(summary_json(summary, indent=out.isatty()).decode() + "\n")
     elif output is SummaryFormat.yaml:
-        from kds.cli.output import yaml_document
+        from kds.cli.present.machine import yaml_document
 
         out.write(yaml_document(summary.model_dump()))
     elif output is SummaryFormat.csv:

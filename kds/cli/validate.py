@@ -124,7 +124,7 @@ def validate_infra(
         server_url=server_url,
         server_token=server_token,
     )
-    if any(check.needs_database or check.opens_connection for check in checks):
+    if any(check.needs_database or check.opens_connection or check.uses_database_url for check in checks):
         _locate_database(context, database_url)
     try:
         outcomes = run_checks(checks, context, connect=catalogue.connect)

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from kds.db.policy import ConnectionPolicy, Pooler, apply_transaction_settings
 from kds.errors import ConfigurationError, ConnectionFailed, KdsError, QueryTimeout, ServiceUnavailable
 
 if TYPE_CHECKING:
@@ -24,16 +25,10 @@ def connection_kwargs(
     statement_timeout: float,
     connect_timeout: float = 5.0,
     read_only: bool = False,
+    pooler: Pooler = "none",
 ) -> dict[str, Any]:
     """Keyword arguments for ``psycopg.connect`` (and pool ``kwargs``)."""
-    options = [f"-c statement_timeout={int(statement_timeout * 1000)}"]
-    if read_only:
-        options.append("-c default_transaction_read_only=on")
-    return {
-        "application_name": application_name,
-        "connect_timeout": max(1, round(connect_timeout)),
-        "options": " ".join(options),
-    }
+    return ConnectionPolicy(application_name, statement_timeout, connect_timeout, read_only, pooler).kwargs()
 
 
 def describe_target(url: str) -> str:
@@ -85,27 +80,34 @@ def connect(
     connect_timeout: float = 5.0,
     read_only: bool = False,
     autocommit: bool = False,
+    pooler: Pooler = "none",
 ) -> psycopg.Connection:
     """Open a synchronous connection.
 
     An unusable URL raises :class:`ConfigurationError`; a failed attempt :class:`ConnectionFailed`
-    naming the cause (see :mod:`kds.db.failures`).
+    naming the cause (see :mod:`kds.db.failures`). A read-only, non-autocommit connection is an
+    inspection session: one read-only transaction, rolled back when it closes; behind a pooler that
+    transaction starts here, with the per-transaction settings (docs/scaling.md).
     """
     import psycopg
 
     check_url(url)
-    kwargs = connection_kwargs(
-        application_name=application_name,
-        statement_timeout=statement_timeout,
-        connect_timeout=connect_timeout,
-        read_only=read_only,
-    )
+    policy = ConnectionPolicy(application_name, statement_timeout, connect_timeout, read_only, pooler)
+    kwargs = policy.kwargs()
     try:
-        return psycopg.connect(url, autocommit=autocommit, **kwargs)
+        conn = psycopg.connect(url, autocommit=autocommit, **kwargs)
     except psycopg.OperationalError as exc:
         raise connection_failed(url, exc, kwargs) from exc
     except psycopg.Error as exc:
         raise translate_error(exc) from exc
+    try:
+        policy.configure(conn)
+        if read_only and not autocommit:
+            apply_transaction_settings(conn, policy)
+    except psycopg.Error as exc:
+        conn.close()
+        raise translate_error(exc) from exc
+    return conn
 
 
 def translate_error(exc: BaseException) -> KdsError:

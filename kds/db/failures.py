@@ -34,6 +34,7 @@ class Cause(StrEnum):
     DATABASE_MISSING = "database-missing"
     TOO_MANY_CONNECTIONS = "too-many-connections"
     NOT_ACCEPTING = "not-accepting"
+    POOLER_REFUSED_OPTIONS = "pooler-refused-options"
     UNREACHABLE = "unreachable"
 
 
@@ -67,6 +68,8 @@ _BY_TEXT: tuple[tuple[re.Pattern[str], Cause], ...] = tuple(
         (r"failed to resolve host|could not translate host name|Name or service not known", Cause.HOST_NOT_FOUND),
         (r"timeout expired", Cause.TIMED_OUT),
         (r'on socket ".*" failed: No such file or directory', Cause.NO_SOCKET),
+        # PgBouncer's own (never localised) refusal of kds's startup options (docs/scaling.md)
+        (r"unsupported startup parameter: options", Cause.POOLER_REFUSED_OPTIONS),
     )
 )
 
@@ -191,6 +194,11 @@ def describe(cause: Cause, *, role: str = "", database: str = "") -> ConnectionF
         Cause.NOT_ACCEPTING: (
             "the server is starting up, shutting down or in recovery",
             "retry once PostgreSQL has finished starting",
+        ),
+        Cause.POOLER_REFUSED_OPTIONS: (
+            "it is a connection pooler (PgBouncer) and refuses the startup parameter `options` that kds sends "
+            "when KDS_DATABASE_POOLER is none",
+            "set KDS_DATABASE_POOLER=pgbouncer for every kds process that connects through it (docs/scaling.md)",
         ),
         Cause.UNREACHABLE: ("the database is unreachable", CONNECT_FIX),
     }

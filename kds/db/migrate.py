@@ -7,12 +7,14 @@ Each record keeps the SHA-256 of the file as applied; a file changed afterwards 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING
 
 from psycopg import sql
 
+from kds.db.policy import transaction
 from kds.errors import KdsError
 
 if TYPE_CHECKING:
@@ -48,6 +50,17 @@ class Migration:
     @property
     def id(self) -> str:
         return f"{self.version}_{self.name}"
+
+    def steps(self) -> list[str]:
+        """The migration as separate statements when it only builds indexes (each reported as progress).
+
+        Anything else (e.g. a ``DO`` block, whose body holds semicolons) runs as one piece.
+        """
+        body = "\n".join(line for line in self.sql.splitlines() if not line.lstrip().startswith("--"))
+        statements = [statement.strip() for statement in body.split(";") if statement.strip()]
+        if statements and all(s.upper().startswith(("CREATE INDEX", "CREATE UNIQUE INDEX")) for s in statements):
+            return statements
+        return [self.sql]
 
     @property
     def filename(self) -> str:
@@ -120,29 +133,41 @@ def status(conn: psycopg.Connection) -> MigrationStatus:
     )
 
 
-def migrate(conn: psycopg.Connection) -> list[str]:
+# progress(migration id, statements done, statements in it)
+Progress = Callable[[str, int, int], None]
+
+
+def migrate(
+    conn: psycopg.Connection, *, setup: sql.Composed | None = None, progress: Progress | None = None
+) -> list[str]:
     """Apply every pending migration, each in its own transaction; return the ids applied.
 
-    Concurrent callers serialise on an advisory lock, so two processes starting at once apply
-    each migration exactly once. Raises :class:`MigrationChanged` (applying nothing) when an
-    applied migration's file has changed since.
+    Concurrent callers serialise on a transaction-scoped advisory lock, so two processes starting at
+    once apply each migration exactly once. Raises :class:`MigrationChanged` (applying nothing) when
+    an applied migration's file has changed since. ``setup`` starts every transaction (the
+    per-transaction settings behind a pooler, docs/scaling.md). ``progress`` hears of each index
+    built (docs/terminal.md).
     """
     applied: list[str] = []
-    with conn.transaction():
+    with transaction(conn, setup):
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_LOCK_KEY,))
         conn.execute(_CREATE_TABLE)
         changed = changed_migrations(conn)
     if changed:
         raise MigrationChanged(changed)
     for migration in available_migrations():
-        with conn.transaction():
+        with transaction(conn, setup):
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_LOCK_KEY,))
             done = conn.execute(
                 sql.SQL("SELECT 1 FROM {} WHERE version = %s").format(_TABLE), (migration.version,)
             ).fetchone()
             if done:
                 continue
-            conn.execute(migration.sql.encode())
+            steps = migration.steps()
+            for built, statement in enumerate(steps, start=1):
+                conn.execute(statement.encode())
+                if progress is not None and len(steps) > 1:
+                    progress(migration.id, built, len(steps))
             conn.execute(
                 sql.SQL("INSERT INTO {} (version, name, checksum) VALUES (%s, %s, %s)").format(_TABLE),
                 (migration.version, migration.name, migration.checksum),

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from psycopg import sql
 
+from kds.db.policy import transaction
 from kds.query.vocabulary import ENVIRONMENTS, SEVERITIES
 
 if TYPE_CHECKING:
@@ -189,10 +190,14 @@ def seed(
     *,
     seed_value: int = 42,
     progress: Callable[[int], None] | None = None,
+    index_progress: Callable[[int, int], None] | None = None,
+    setup: sql.Composed | None = None,
 ) -> int:
     """Insert ``incidents`` synthetic incidents in one transaction; return how many were written.
 
-    ``progress`` is called with the number of rows written after each chunk.
+    ``progress`` is called with the number of rows written after each chunk; ``index_progress``
+    with (rebuilt, to rebuild) after each index rebuilt at the end of a bulk seed; ``setup`` starts
+    the transaction (the per-transaction settings behind a pooler, docs/scaling.md).
     """
     if incidents < 0:
         raise ValueError("incidents must be >= 0")
@@ -212,7 +217,7 @@ def seed(
         "statuses": STATUSES,
         "spread": SPREAD_DAYS,
     }
-    with conn.transaction():
+    with transaction(conn, setup):
         conn.execute("SET LOCAL synchronous_commit = off")
         conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
         rebuild = _drop_incident_indexes(conn) if incidents >= BULK_THRESHOLD else []
@@ -232,7 +237,9 @@ def seed(
             written = stop
             if progress is not None:
                 progress(written)
-        for statement in rebuild:
+        for done, statement in enumerate(rebuild, start=1):
             conn.execute(statement.encode())
+            if index_progress is not None:
+                index_progress(done, len(rebuild))
         conn.execute(_HISTORY_TOTALS)
     return written

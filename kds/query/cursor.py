@@ -44,6 +44,25 @@ def _signature(payload: str, key: bytes) -> str:
     return _b64(hmac.digest(key, payload.encode(), "sha256")[:16])  # one-shot: ~4x faster than hmac.new()
 
 
+def seal(data: bytes, key: bytes = DEFAULT_KEY) -> str:
+    """``data`` as an opaque, signed token (base64url payload, a dot, the signature)."""
+    payload = _b64(data)
+    return f"{payload}.{_signature(payload, key)}"
+
+
+def unseal(token: str, key: bytes = DEFAULT_KEY) -> bytes:
+    """The data of a :func:`seal` token; :class:`CursorError` when it was not issued by kds or was altered."""
+    if not token.isascii():  # kds's tokens are base64url; compare_digest refuses non-ASCII text
+        raise CursorError("cursor was not issued by kds or was altered")
+    payload, _, signature = token.partition(".")
+    if not payload or not signature or not hmac.compare_digest(signature, _signature(payload, key)):
+        raise CursorError("cursor was not issued by kds or was altered")
+    try:
+        return _unb64(payload)
+    except ValueError as exc:
+        raise CursorError("cursor was not issued by kds or was altered") from exc
+
+
 def fingerprint(filters: dict[str, str | None]) -> str:
     """A short digest of the normalised filters a cursor belongs to."""
     canonical = orjson.dumps({k: v for k, v in sorted(filters.items()) if v is not None})
@@ -51,18 +70,13 @@ def fingerprint(filters: dict[str, str | None]) -> str:
 
 
 def encode(position: CursorPosition, key: bytes = DEFAULT_KEY) -> str:
-    payload = _b64(orjson.dumps([_VERSION, position.action_timestamp.isoformat(), position.id, position.fingerprint]))
-    return f"{payload}.{_signature(payload, key)}"
+    return seal(orjson.dumps([_VERSION, position.action_timestamp.isoformat(), position.id, position.fingerprint]), key)
 
 
 def decode(token: str, key: bytes = DEFAULT_KEY) -> CursorPosition:
-    if not token.isascii():  # kds's cursors are base64url; compare_digest refuses non-ASCII text
-        raise CursorError("cursor was not issued by kds or was altered")
-    payload, _, signature = token.partition(".")
-    if not payload or not signature or not hmac.compare_digest(signature, _signature(payload, key)):
-        raise CursorError("cursor was not issued by kds or was altered")
+    data = unseal(token, key)
     try:
-        version, stamp, row_id, digest = orjson.loads(_unb64(payload))
+        version, stamp, row_id, digest = orjson.loads(data)
         if version != _VERSION:
             raise CursorError("cursor comes from an incompatible kds version")
         return CursorPosition(datetime.fromisoformat(stamp), int(row_id), str(digest))

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg.adapt import Loader
 
+from kds.db.policy import may_prepare
 from kds.errors import NotFound
 from kds.query import cursor as cursors
 from kds.query.models import IncidentQuery
@@ -71,7 +72,8 @@ async def afetch_page(
     statement = page_document_statement(query)
     # Prepared from the first use on each pooled connection (psycopg's default waits for 5): planning
     # this statement over every partition costs more than running it (bench/SQL_FINDINGS.md, 4).
-    cur = await conn.execute(statement.query, statement.params, binary=True, prepare=True)
+    # Never behind a transaction-mode pooler (docs/scaling.md).
+    cur = await conn.execute(statement.query, statement.params, binary=True, prepare=may_prepare(conn))
     row = await cur.fetchone()
     assert row is not None, "the page statement always returns one row"
     return assemble_encoded_page(query, row, cursor_key)
@@ -81,7 +83,7 @@ async def afetch_incident(conn: psycopg.AsyncConnection, incident_id: int) -> by
     statement = detail_statement(incident_id)
     cur = conn.cursor()
     _raw_text(cur)
-    await cur.execute(statement.query, statement.params, prepare=True)
+    await cur.execute(statement.query, statement.params, prepare=may_prepare(conn))
     row = await cur.fetchone()
     if row is None:
         raise _not_found(incident_id)

@@ -57,7 +57,7 @@ async def _store(request: Request, notification: NotificationRequest) -> tuple[d
         # Driver errors leave the connection block untranslated (the pool wrapper notices broken
         # connections by them); the server's error path maps them (503, 504, ...).
         async with database.connection() as conn:
-            record, created = await store_notification(conn, notification)
+            record, created = await store_notification(conn, notification, setup=database.transaction_setup)
         if not created:
             timing.status = WRITE_DUPLICATE
     return record, created

@@ -47,7 +47,7 @@ async def list_incidents(request: Request) -> HTTPResponse | None:
         await stream_incidents(request, query)
         return None
     with metrics.timed_query("list_incidents"):
-        async with state.database.connection() as conn:
+        async with state.database.statement() as conn:
             page = await afetch_page(conn, query, state.cursor_key)
     return json_bytes(page.to_json())
 
@@ -56,7 +56,7 @@ async def get_incident(request: Request, id: str) -> HTTPResponse:
     incident_id = parse_incident_id(unquote(id))
     database = worker_state(request.app).database
     with metrics.timed_query("get_incident"):
-        async with database.connection() as conn:
+        async with database.statement() as conn:
             body = await afetch_incident(conn, incident_id)
     return json_bytes(body)
 
@@ -70,7 +70,7 @@ async def stream_incidents(request: Request, query: IncidentQuery) -> None:
     """
     database = worker_state(request.app).database
     with metrics.timed_query("stream_incidents") as timing:
-        async with database.connection() as conn:
+        async with database.transaction() as conn:
             rows = aiter(astream_incidents(conn, query))
             first = await anext(rows, None)
             request_state(request).streaming = True

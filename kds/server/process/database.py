@@ -6,6 +6,10 @@ database comes back. Connections are autocommit (a read is one round trip; a han
 transaction opens one explicitly). When a query fails because the connection broke, the idle
 connections are checked in the background so that a database restart costs one failed request,
 not one per pooled connection.
+
+Behind a transaction-mode pooler (``KDS_DATABASE_POOLER=pgbouncer``, docs/scaling.md) the statement
+timeout travels with each transaction: :meth:`Database.statement` queues it in the same pipeline as the
+caller's statement, :meth:`Database.transaction` runs it first in an explicit transaction.
 """
 
 from __future__ import annotations
@@ -13,15 +17,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from time import monotonic
 from typing import TYPE_CHECKING
 
-from kds.db.connection import connection_kwargs
+from kds.db.policy import ConnectionPolicy
 from kds.server.http.logs import event
 
 if TYPE_CHECKING:
     import psycopg
+    from psycopg import sql
     from psycopg_pool import AsyncConnectionPool
 
     from kds.settings import Settings
@@ -38,9 +43,18 @@ WARNING_INTERVAL = 30.0
 
 
 class Database:
-    def __init__(self, url: str, settings: Settings) -> None:
+    def __init__(self, url: str, settings: Settings, *, name: str = APPLICATION_NAME) -> None:
         self.url = url
         self.settings = settings
+        self.name = name
+        self.policy = ConnectionPolicy(
+            application_name=APPLICATION_NAME,
+            statement_timeout=settings.statement_timeout,
+            connect_timeout=settings.connect_timeout,
+            pooler=settings.database_pooler,
+        )
+        # what starts each transaction behind a pooler; None on a direct connection (the session has it)
+        self.transaction_setup: sql.Composed | None = self.policy.transaction_setup()
         self.pool: AsyncConnectionPool | None = None
         self.active: set[psycopg.AsyncConnection] = set()
         self._check_task: asyncio.Task[None] | None = None
@@ -52,22 +66,16 @@ class Database:
         from psycopg_pool import AsyncConnectionPool
 
         settings = self.settings
-        kwargs = connection_kwargs(
-            application_name=APPLICATION_NAME,
-            statement_timeout=settings.statement_timeout,
-            connect_timeout=settings.connect_timeout,
-            read_only=False,
-        )
         self.pool = AsyncConnectionPool(
             self.url,
-            kwargs={**kwargs, "autocommit": True},
+            kwargs={**self.policy.kwargs(), "autocommit": True},
             min_size=settings.pool_size,
             max_size=settings.pool_size,
             timeout=settings.pool_timeout,
             max_waiting=max(100, 20 * settings.pool_size),
             reconnect_timeout=RECONNECT_TIMEOUT,
             reconnect_failed=self._reconnect_failed,
-            name=APPLICATION_NAME,
+            name=self.name,
             open=False,
         )
         # The pool's own warnings repeat the driver's text on every attempt; kds logs its own.
@@ -102,6 +110,33 @@ class Database:
                 self.last_success = monotonic()
             finally:
                 self.active.discard(conn)
+
+    def statement(self, *, timeout: float | None = None) -> AbstractAsyncContextManager[psycopg.AsyncConnection]:
+        """A pooled connection for one statement, with the statement timeout in force.
+
+        Behind a pooler the settings are queued in a pipeline ahead of the caller's statement: one
+        implicit transaction, sent in one write (no server-side cursors inside: use :meth:`transaction`).
+        """
+        if self.transaction_setup is None:  # direct: no extra layer on the hot path
+            return self.connection(timeout=timeout)
+        return self._with_settings(timeout, pipeline=True)
+
+    def transaction(self, *, timeout: float | None = None) -> AbstractAsyncContextManager[psycopg.AsyncConnection]:
+        """A pooled connection for work that opens its own transaction (server-side cursors).
+
+        Behind a pooler the caller runs inside a transaction that begins with the settings (its own
+        transaction block becomes a savepoint); on a direct connection this is :meth:`connection`.
+        """
+        if self.transaction_setup is None:
+            return self.connection(timeout=timeout)
+        return self._with_settings(timeout, pipeline=False)
+
+    @asynccontextmanager
+    async def _with_settings(self, timeout: float | None, *, pipeline: bool) -> AsyncIterator[psycopg.AsyncConnection]:
+        assert self.transaction_setup is not None
+        async with self.connection(timeout=timeout) as conn, conn.pipeline() if pipeline else conn.transaction():
+            await conn.execute(self.transaction_setup)
+            yield conn
 
     def check_soon(self) -> None:
         """Test the idle connections in the background (once at a time) after a connection broke."""
