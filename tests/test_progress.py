@@ -37,13 +37,13 @@ def test_migrate_shows_index_builds_on_a_terminal(empty_database_url: str) -> No
     assert ran.returncode == 0
     assert "0002_incident_indexes: building indexes" in ran.plain()
     assert "9/9 indexes" in ran.plain()
-    assert ran.piped == "applied 0001_base_schema\napplied 0002_incident_indexes\n"
+    assert ran.piped == "applied 0001_base_schema\napplied 0002_incident_indexes\napplied 0003_status_index\n"
 
 
 def test_migrate_into_a_pipe_writes_no_progress(empty_database_url: str) -> None:
     piped = _kds_piped("db", "migrate", "--database-url", empty_database_url)
     assert (piped.returncode, piped.stderr) == (0, "")
-    assert piped.stdout == "applied 0001_base_schema\napplied 0002_incident_indexes\n"
+    assert piped.stdout == "applied 0001_base_schema\napplied 0002_incident_indexes\napplied 0003_status_index\n"
 
 
 def test_export_into_a_pipe_shows_rows_and_rate_on_a_terminal_stderr(database_url: str) -> None:

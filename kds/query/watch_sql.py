@@ -16,16 +16,16 @@ from kds.query.statements import (
     LIST_DOCUMENT,
     Shape,
     Statement,
-    _conditions,
-    _rendered,
     _shape_and_params,
-    _where,
+    conditions,
+    rendered,
+    where,
 )
 
 # The poll's snapshot; the next transaction id not yet assigned when it was read (``age()`` of a
 # normal xid counts from the next xid, read once per transaction, here after the snapshot); and the
 # largest incident id visible in the snapshot.
-_POSITION = _rendered(
+_POSITION = rendered(
     sql.SQL(
         "SELECT pg_current_snapshot()::text,"
         " age((pg_snapshot_xmax(pg_current_snapshot())::text::bigint %% 4294967296)::text::xid),"
@@ -34,7 +34,7 @@ _POSITION = _rendered(
 )
 
 # 1 when ids come from a sequence that hands them out in order (no per-session cache).
-_ORDERED_IDS = _rendered(
+_ORDERED_IDS = rendered(
     sql.SQL(
         "SELECT coalesce((SELECT s.seqcache = 1 FROM pg_sequence s"
         " WHERE s.seqrelid = pg_get_serial_sequence('resource_action_traces', 'id')::regclass), false)"
@@ -63,12 +63,12 @@ def ordered_ids_statement() -> Statement:
 
 @functools.cache
 def _new_rows_sql(shape: Shape, early: bool) -> sql.SQL:
-    match = _where(_conditions(shape))
+    match = where(conditions(shape))
     recent = _NEW_ROWS.format(
         match=match, doc=LIST_DOCUMENT, from_=FROM, where=sql.SQL("rat.id > %(floor)s"), xmin8=_XMIN8
     )
     if not early:
-        return _rendered(recent)
+        return rendered(recent)
     # Rows of transactions that were already writing when the watch began: their ids have no
     # known lower bound, so they are found by their xmin (a scan, once per such commit).
     older = _NEW_ROWS.format(
@@ -78,7 +78,7 @@ def _new_rows_sql(shape: Shape, early: bool) -> sql.SQL:
         where=sql.SQL("rat.id <= %(floor)s AND rat.xmin = ANY (%(early)s::text[]::xid[])"),
         xmin8=_XMIN8,
     )
-    return _rendered(sql.Composed([recent, sql.SQL(" UNION ALL "), older]))
+    return rendered(sql.Composed([recent, sql.SQL(" UNION ALL "), older]))
 
 
 def new_rows_statement(query: IncidentQuery, *, previous: str, ref: int, floor: int, early: list[int]) -> Statement:
