@@ -27,6 +27,9 @@ class Settings(BaseSettings):
 
     # database
     database_url: str | None = None
+    # reads (list, get, summary, export, watch) go here when set: a streaming replica, or a pooler in
+    # front of replicas; writes, migrations and ``kds db`` always use database_url (docs/scaling.md)
+    read_database_url: str | None = None
     # what sits between kds and PostgreSQL: "pgbouncer" (any transaction-mode pooler) moves the session
     # settings into each transaction and stops preparing statements (docs/scaling.md)
     database_pooler: Pooler = "none"

@@ -3,7 +3,7 @@
 Each of ``clients`` threads takes the next document, posts it once and files the answer:
 acknowledged (201/200, with the record id), unavailable (a well-formed 503 problem with
 ``Retry-After``), or unexpected (anything else, transport errors included). :func:`retry_unavailable`
-is the client retry recipe of the README: resend the same body until it is acknowledged.
+is the client retry recipe of docs/audit.md: resend the same body until it is acknowledged.
 """
 
 from __future__ import annotations
@@ -127,7 +127,10 @@ class Load:
 def retry_unavailable(
     base_url: str, documents: dict[str, dict[str, Any]], notification_ids: list[str], *, deadline: float
 ) -> tuple[dict[str, int], dict[str, int]]:
-    """Resend each body until acknowledged (the README's recipe); return ({id: record id}, status counts)."""
+    """Resend each body until acknowledged (docs/audit.md#client-retry-recipe).
+
+    Returns ({id: record id}, status counts).
+    """
     acknowledged: dict[str, int] = {}
     statuses: dict[str, int] = {}
     with httpx.Client(base_url=base_url, timeout=30.0) as http:

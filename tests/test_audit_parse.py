@@ -1,4 +1,4 @@
-"""Pure units: every field rule of SPEC 5.3 at its boundaries (no database)."""
+"""Pure units: every field rule of docs/audit.md#request-body at its boundaries (no database)."""
 
 from __future__ import annotations
 

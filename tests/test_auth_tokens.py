@@ -1,4 +1,4 @@
-"""The tokens file format of SPEC 5.6 and token comparison."""
+"""The tokens file format of docs/security.md and token comparison."""
 
 import hashlib
 

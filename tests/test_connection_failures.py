@@ -7,8 +7,11 @@ password, a closed port, an unresolvable host and a socket that never answers.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -27,6 +30,7 @@ from kds.cli.app import app
 from kds.db.connection import describe_target, translate_error
 from kds.db.failures import CONNECT_FIX, Cause, classify, describe, rejection_sqlstate
 from kds.errors import ConnectionFailed
+from kds.server.process.reconnect import ConnectFailures
 from tests.pg import PgCluster
 from tests.pg_tcp import TcpServer, compile_locale, tcp_server
 
@@ -165,6 +169,25 @@ def test_role_does_not_exist(database_url: str) -> None:
     assert_everywhere(url, rejected("kds_no_such_role"), ROLE_FIX)
 
 
+def test_the_server_pool_remembers_why_it_cannot_connect(database_url: str) -> None:
+    """The pool's connection class keeps the failed attempt; its warning classifies it like the CLI."""
+    url = make_conninfo(database_url, user="kds_no_such_role")
+    failures = ConnectFailures()
+
+    async def attempt() -> ConnectionFailed | None:
+        assert await failures.last() is None  # nothing failed yet
+        with pytest.raises(psycopg.OperationalError):
+            await failures.connection_class.connect(url, autocommit=True, connect_timeout=5)
+        return await failures.last()
+
+    failed = asyncio.run(attempt())
+    assert failed is not None
+    assert (failed.cause, failed.detail) == (
+        "role-rejected",
+        f"cannot connect to {describe_target(url)}: {rejected('kds_no_such_role')}",
+    )
+
+
 def test_role_that_may_not_log_in(database_url: str, pg_cluster: PgCluster) -> None:
     name = f"kds_nologin_{uuid.uuid4().hex[:8]}"
     with pg_cluster.admin() as conn:
@@ -194,6 +217,15 @@ def test_unsupported_scheme_is_invalid_input() -> None:
         1,
         {"status": "fail", "message": f"cannot connect: {SCHEME}", "fix": "fix --database-url / KDS_DATABASE_URL"},
     )
+
+
+def test_serve_refuses_an_unsupported_scheme_like_the_cli() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "kds", "serve", "--database-url", "mysql://x"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", f"invalid-parameter: {SCHEME}\n")
+    assert cli("mysql://x") == (2, "", f"invalid-parameter: {SCHEME}\n")
 
 
 def test_malformed_url_is_invalid_input() -> None:

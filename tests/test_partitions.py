@@ -117,6 +117,21 @@ def test_a_missing_table_is_not_found(empty_database_url: str) -> None:
     assert result.stderr == f"not-found: {TABLE} does not exist (run kds db migrate)\n"
 
 
+@pytest.mark.parametrize(
+    ("layout", "reason"),
+    [
+        ("", "is not a partitioned table"),
+        (" PARTITION BY LIST (environment)", "is not range-partitioned on action_timestamp alone"),
+        (" PARTITION BY RANGE (action_timestamp, id)", "is not range-partitioned on action_timestamp alone"),
+    ],
+)
+def test_ensure_refuses_a_layout_it_does_not_maintain(empty_database_url: str, layout: str, reason: str) -> None:
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {TABLE} (id bigint, environment text, action_timestamp timestamptz){layout}")
+    result = runner.invoke(app, ["db", "partitions", "ensure", "--database-url", empty_database_url])
+    assert (result.exit_code, result.stdout, result.stderr) == (1, "", f"not-found: {TABLE} {reason}\n")
+
+
 # ---------------------------------------------------------------------------------------------
 # ensure
 

@@ -1,4 +1,4 @@
-"""Pure units: the validation rules of SPEC 3, at their boundaries."""
+"""Pure units: the validation rules of the filters (docs/api.md, docs/cli.md), at their boundaries."""
 
 from datetime import UTC, datetime, timedelta
 

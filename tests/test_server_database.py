@@ -15,7 +15,7 @@ import pytest
 
 from tests import factories
 from tests.pg import StandaloneServer
-from tests.serving import Server, kds_backends, running, wait_for
+from tests.serving import Server, free_port, kds_backends, running, wait_for
 
 PROBLEM = "https://api.kubernaut.io/problems/"
 DRIVER_TEXT = re.compile(
@@ -42,6 +42,26 @@ def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneS
         yield server
     finally:
         server.destroy()
+
+
+def test_the_reconnect_warning_names_its_cause(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    url = f"postgresql://kds@127.0.0.1:{port}/kds"
+    warning = "cannot connect to the database; retrying on demand"
+    with running(url, "--pool-size", "2", "--shutdown-delay", "0", log_path=tmp_path / "serve.log") as server:
+        record = wait_for(
+            lambda: next((r for r in server.log_records() if r["message"] == warning), None),
+            timeout=20,
+            message="the pool's reconnect warning",
+        )
+        assert server.get("/health/ready").status_code == 503
+    assert {key: record[key] for key in ("level", "pool", "cause", "detail")} == {
+        "level": "warning",
+        "pool": "kds-serve",
+        "cause": "refused",
+        "detail": f"cannot connect to kds@127.0.0.1:{port}/kds: connection refused",
+    }
+    assert [r["message"] for r in server.log_records()].count(warning) == 1  # once per warning interval
 
 
 def test_database_outage_then_recovery_without_restart(standalone: StandaloneServer, tmp_path: Path) -> None:

@@ -102,7 +102,8 @@ def test_metrics_by_route_template_aggregated_across_workers(server: Server, api
 
     def pool_settled() -> str | None:
         text = httpx.get(server.url("/metrics")).text
-        return text if _samples(text, "datastorage_db_pool_connections").get('state="available"') == 4.0 else None
+        available = _samples(text, "datastorage_db_pool_connections").get('pool="primary",state="available"')
+        return text if available == 4.0 else None
 
     text = wait_for(pool_settled, timeout=10, message="both workers to publish their idle pools")
     assert _samples(text, "http_requests_total")[key] - before == sent
@@ -111,8 +112,10 @@ def test_metrics_by_route_template_aggregated_across_workers(server: Server, api
     assert {"/api/v1/incidents/<id>", "/api/v1/incidents", "/metrics", "unmatched"} <= routes
     assert _samples(text, "datastorage_query_total")['operation="get_incident",status="success"'] >= sent
     assert _samples(text, "datastorage_db_pool_connections") == {
-        'state="size"': 4.0, 'state="available"': 4.0, 'state="waiting"': 0.0,
+        'pool="primary",state="size"': 4.0, 'pool="primary",state="available"': 4.0,
+        'pool="primary",state="waiting"': 0.0,
     }  # fmt: skip
+    assert re.search(r"^datastorage_replica_lag_seconds 0\.0$", text, re.MULTILINE)  # no read database
     assert _samples(text, "datastorage_validation_failures_total")['field="limit",reason="invalid-limit"'] >= 1
     assert 'http_request_duration_seconds_bucket{le="0.005",method="GET",route="/api/v1/incidents/<id>"}' in text
     assert 'datastorage_query_duration_seconds_count{operation="get_incident"}' in text

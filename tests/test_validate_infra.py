@@ -7,7 +7,7 @@ import threading
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
 from pathlib import Path
@@ -62,6 +62,7 @@ def statuses(checks: dict[str, dict]) -> dict[str, str]:
 def all_pass_but(**changed: str) -> dict[str, str]:
     expected = {check_id: "pass" for check_id in catalogue.CHECK_IDS}
     expected["server"] = "skip"
+    expected["read-database"] = "skip"  # no read database configured
     expected.update({key.replace("_", "-"): value for key, value in changed.items()})
     return expected
 
@@ -84,7 +85,7 @@ def test_migrated_database_passes_every_check(database_url: str) -> None:
     assert result.exit_code == 0, result.stdout
     document = orjson.loads(result.stdout)
     assert list(document) == ["checks", "summary"]
-    assert document["summary"] == {"pass": 11, "warn": 0, "fail": 0, "skip": 1}
+    assert document["summary"] == {"pass": 11, "warn": 0, "fail": 0, "skip": 2}
     assert [check["id"] for check in document["checks"]] == list(catalogue.CHECK_IDS)
     for check in document["checks"]:
         assert set(check) == {"id", "status", "message", "fix", "duration_ms"}
@@ -128,7 +129,7 @@ def test_unreachable_database_fails_the_connection_and_skips_dependent_checks() 
     assert "check that PostgreSQL is running" in checks["database-connection"]["fix"]
     for check_id in DB_CHECKS:
         assert checks[check_id]["message"] == "skipped: no database connection (see database-connection)"
-    assert orjson.loads(result.stdout)["summary"] == {"pass": 2, "warn": 0, "fail": 1, "skip": 9}
+    assert orjson.loads(result.stdout)["summary"] == {"pass": 2, "warn": 0, "fail": 1, "skip": 10}
 
 
 def test_a_database_that_never_answers_is_cut_off_by_the_timeout() -> None:
@@ -284,6 +285,44 @@ def test_no_default_and_no_partition_for_now_fails(database_url: str, db: psycop
         insert_incident(db, now)
 
 
+@pytest.mark.parametrize(
+    ("layout", "status", "message"),
+    [
+        ("", "pass", "resource_action_traces is not partitioned: every row has a place"),
+        (
+            " PARTITION BY LIST (environment)",
+            "warn",
+            "resource_action_traces is not range-partitioned on action_timestamp alone; cannot verify where rows go",
+        ),
+    ],
+)
+def test_a_table_partitioned_otherwise_is_reported(
+    empty_database_url: str, layout: str, status: str, message: str
+) -> None:
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE resource_action_traces (environment text, action_timestamp timestamptz){layout}")
+    _, checks = validate(empty_database_url, "--only", "partitions")
+    assert (checks["partitions"]["status"], checks["partitions"]["message"]) == (status, message)
+
+
+def test_a_gap_inside_next_month_is_found(database_url: str, db: psycopg.Connection) -> None:
+    start = next_month(datetime.now(UTC))
+    middle = start.replace(day=15)
+    name = f"resource_action_traces_{month_suffix(start)}"
+    db.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
+    for low, high, part in ((start, middle, "a"), (middle + timedelta(days=1), next_month(start), "b")):
+        db.execute(
+            sql.SQL("CREATE TABLE {} PARTITION OF resource_action_traces FOR VALUES FROM ({}) TO ({})").format(
+                sql.Identifier(f"{name}_{part}"), sql.Literal(low), sql.Literal(high)
+            )
+        )
+    _, checks = validate(database_url, "--only", "partitions")
+    assert (checks["partitions"]["status"], checks["partitions"]["message"]) == (
+        "warn",
+        f"only the DEFAULT partition resource_action_traces_default takes rows for next month ({start:%Y-%m})",
+    )
+
+
 def test_only_the_default_partition_warns(database_url: str, db: psycopg.Connection) -> None:
     now = datetime.now(UTC)
     for month in (now, next_month(now)):
@@ -352,7 +391,9 @@ def test_invalid_kds_value_fails_configuration(database_url: str, monkeypatch: p
         "a setting does not parse: KDS_DRAIN_TIMEOUT=forever: invalid duration 'forever' "
         "(use seconds such as 5 or 2.5, or 500ms, 5s, 1m)"
     )
-    assert "README's Configuration section" in checks["configuration"]["fix"]
+    assert checks["configuration"]["fix"] == (
+        "correct that value (durations: 5, 2.5, 500ms, 5s, 1m); every KDS_* variable is listed in docs/configuration.md"
+    )
 
 
 def test_invalid_database_url_setting_still_reaches_the_database(
@@ -447,10 +488,10 @@ def test_junit_report(database_url: str, db: psycopg.Connection, tmp_path: Path)
     assert suite is not None
     cases = suite.findall("testcase")
     assert [case.get("name") for case in cases] == list(catalogue.CHECK_IDS)
-    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("12", "1", "1")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("13", "1", "2")
     failed = [case.get("name") for case in cases if case.find("failure") is not None]
     skipped = [case.get("name") for case in cases if case.find("skipped") is not None]
-    assert (failed, skipped) == (["required-columns"], ["server"])
+    assert (failed, skipped) == (["required-columns"], ["server", "read-database"])
     failure = suite.find("testcase[@name='required-columns']/failure")
     assert failure is not None
     assert failure.get("message") == "missing column(s): notification_audit.recipient"
@@ -467,11 +508,12 @@ def test_junit_report(database_url: str, db: psycopg.Connection, tmp_path: Path)
 def test_only_and_skip_select_checks(database_url: str) -> None:
     result, checks = validate(database_url, "--only", "partitions", "--only", "database-connection")
     assert (result.exit_code, list(checks)) == (0, ["database-connection", "partitions"])
-    result, checks = validate(database_url, "--skip", "server,python-dependencies", "--skip", "database-connection")
+    skipped = {"server", "python-dependencies", "database-connection", "read-database"}
+    result, checks = validate(
+        database_url, "--skip", "server,python-dependencies,read-database", "--skip", "database-connection"
+    )
     assert result.exit_code == 0
-    assert list(checks) == [
-        c for c in catalogue.CHECK_IDS if c not in {"server", "python-dependencies", "database-connection"}
-    ]
+    assert list(checks) == [c for c in catalogue.CHECK_IDS if c not in skipped]
     assert set(statuses(checks).values()) == {"pass"}
 
 

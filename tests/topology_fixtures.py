@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import psycopg
 import pytest
 
-from tests.topology import PgBouncer, Primary
+from tests.topology import PgBouncer, Primary, Replica
 
 SEEDED_INCIDENTS = 240
 
@@ -56,3 +56,16 @@ def topology_database(topology_primary: Primary, pgbouncer: PgBouncer) -> Topolo
     with psycopg.connect(topology_primary.url(name)) as conn:
         seed(conn, SEEDED_INCIDENTS, seed_value=17)
     return TopologyDatabase(name, topology_primary.url(name), pgbouncer.url(name))
+
+
+@pytest.fixture(scope="session")
+def topology_replica(topology_primary: Primary) -> Iterator[Replica]:
+    """A hot standby streaming from :func:`topology_primary` (``pg_basebackup -R``), for the read database.
+
+    Its data directory sits beside the primary's (a directory the server user may write).
+    """
+    replica = Replica(topology_primary, topology_primary.data_dir.parent / "replica")
+    try:
+        yield replica
+    finally:
+        replica.destroy()

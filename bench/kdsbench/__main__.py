@@ -48,6 +48,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--switch-on-direct", action="store_true", help="also: direct with KDS_DATABASE_POOLER=pgbouncer"
     )
     pooled.add_argument("--baseline-checkout", type=Path, help="also: direct, running the kds of this checkout")
+    parser.add_argument(
+        "--replica",
+        action="store_true",
+        help="only: kds serve reading the primary vs a streaming replica of it (kdsbench/replica.py)",
+    )
     args = parser.parse_args(argv)
     if args.pool % args.kds_workers:
         parser.error("--pool must be a multiple of --kds-workers (kds gets pool/workers connections per worker)")
@@ -156,6 +161,10 @@ def profile_worker(args: argparse.Namespace, tools: dict, server_pid: int, targe
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.work_dir.mkdir(parents=True, exist_ok=True)
+    if args.replica:
+        from kdsbench import replica
+
+        return replica.run(args, log)
     if args.pooler:
         from kdsbench import pooler
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from psycopg import sql
@@ -12,7 +13,7 @@ from psycopg import sql
 from kdsbench.pg import Server
 
 REPO = Path(__file__).resolve().parents[2]
-# Every incident field of SPEC 5.1, from the same join kds uses.
+# Every incident field of the API (docs/api.md), from the same join kds uses.
 VIEW = """
 CREATE SCHEMA IF NOT EXISTS api;
 CREATE OR REPLACE VIEW api.incidents AS
@@ -139,3 +140,9 @@ def prepare(server: Server, incidents: int, log, expected: dict[str, str]) -> st
     with server.connect(dbname) as conn:
         conn.execute(VIEW)
     return url
+
+
+def each_size(server: Server, sizes: str, log) -> Iterator[tuple[int, str, str]]:
+    """``(incidents, url, dbname)`` for every size of ``--sizes``, its data set prepared (:func:`prepare`)."""
+    for incidents in (int(n) for n in sizes.split(",")):
+        yield incidents, prepare(server, incidents, log, expected_indexes(server)), database_name(incidents)

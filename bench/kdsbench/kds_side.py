@@ -19,8 +19,10 @@ def start(
     *,
     pooler: str = "none",
     checkout: Path = REPO,
+    read_url: str | None = None,
 ) -> Service:
-    """``pooler`` is ``KDS_DATABASE_POOLER``; ``checkout`` the kds tree to run (another commit, for a before/after)."""
+    """``pooler`` is ``KDS_DATABASE_POOLER``; ``checkout`` the kds tree to run (another commit, for a before/after);
+    ``read_url`` the read database (``--read-database-url``)."""
     env = {**os.environ, "PYTHONPATH": str(checkout), "KDS_LOG_LEVEL": "warning", "KDS_DATABASE_POOLER": pooler}
     argv = [
         sys.executable, "-m", "kds", "serve",
@@ -28,6 +30,8 @@ def start(
         "--workers", str(workers), "--pool-size", str(pool_size),
         "--shutdown-delay", "0", "--database-url", db_url,
     ]  # fmt: skip
+    if read_url:
+        argv += ["--read-database-url", read_url]
     return Service.start(
         "kds serve",
         argv,

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from kdsbench import data, floor, kds_side, pg, pgbouncer, targets, wrk
+from kdsbench import data, floor, kds_side, pg, pgbouncer, report, targets, wrk
 
 MARK = "## Through PgBouncer"
 
@@ -48,9 +48,7 @@ def run(args: argparse.Namespace, log) -> int:
     server = pg.start(args.work_dir / "pgdata")
     sections: list[str] = []
     try:
-        for incidents in (int(n) for n in args.sizes.split(",")):
-            url = data.prepare(server, incidents, log, data.expected_indexes(server))
-            dbname = data.database_name(incidents)
+        for incidents, url, dbname in data.each_size(server, args.sizes, log):
             bouncer = pgbouncer.PgBouncer(tools["pgbouncer"], server, _free_port(), args.work_dir / "pgbouncer")
             services = []
             try:
@@ -173,16 +171,8 @@ def _write(output: Path, sections: list[str], args) -> None:
         f"`bench/run --pooler`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: kds serve --workers "
         f"{args.kds_workers} --pool-size {args.pool // args.kds_workers} for every target; PgBouncer (OS package) in "
         "transaction mode with its defaults apart from the pool mode and the database entry, on 127.0.0.1 in front "
-        f"of the bench PostgreSQL's unix socket; {args.rounds} interleaved rounds x {args.duration} s. Bar (SPEC 8 of "
-        "the contract, docs/scaling.md): PgBouncer >= 0.8x direct.",
+        f"of the bench PostgreSQL's unix socket; {args.rounds} interleaved rounds x {args.duration} s. "
+        "Bar (the quality bars in docs/benchmarks.md, docs/scaling.md): PgBouncer >= 0.8x direct.",
         "",
     ]
-    section = "\n".join(header + sections) + "\n"
-    text = output.read_text() if output.exists() else ""
-    if MARK in text:
-        before, _, rest = text.partition(MARK)
-        after = rest.partition("\n## ")
-        text = before + section + (("\n## " + after[2]) if after[1] else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    output.write_text(text)
+    report.replace_section(output, MARK, "\n".join(header + sections) + "\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from kdsbench.extras import Extras, Timing
 from kdsbench.floor import FloorResult
@@ -117,7 +118,10 @@ def _cell_ratio(values: list[float]) -> str:
 
 
 def summary(sizes: list[SizeResult], cli: list[Timing]) -> list[str]:
-    """SPEC 8's bars next to the measured medians (kds/PostgREST ratios are per interleaved round)."""
+    """The quality bars in docs/benchmarks.md next to the measured medians.
+
+    kds/PostgREST ratios are per interleaved round.
+    """
     rows: list[tuple[str, str, str]] = []
     for result in sizes:
         n = f"{result.incidents:,}"
@@ -147,7 +151,7 @@ def summary(sizes: list[SizeResult], cli: list[Timing]) -> list[str]:
     if not rows:
         return []
     return (
-        ["## Summary: SPEC 8 bars", "", "| measurement | bar | measured |", "|---|---|---|"]
+        ["## Summary: the quality bars in docs/benchmarks.md", "", "| measurement | bar | measured |", "|---|---|---|"]
         + [f"| {a} | {b} | {c} |" for a, b, c in rows]
         + [""]
     )
@@ -202,3 +206,15 @@ def render(machine: dict[str, str], config: dict[str, str], sizes: list[SizeResu
         out += [f"- {t.label}: {t.spread()}; {t.detail}; load average {t.load[0]:.1f} -> {t.load[1]:.1f}" for t in cli]
         out.append("")
     return "\n".join(out) + "\n"
+
+
+def replace_section(output: Path, mark: str, section: str) -> None:
+    """Write ``section`` (starting with the heading ``mark``) into ``output``, replacing the previous one."""
+    text = output.read_text() if output.exists() else ""
+    if mark in text:
+        before, _, rest = text.partition(mark)
+        after = rest.partition("\n## ")
+        text = before + section + (("\n## " + after[2]) if after[1] else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    output.write_text(text)

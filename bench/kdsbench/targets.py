@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from kds.db.seed import NAMESPACES as SEEDED
 
-NAMESPACES = SEEDED[:20]  # the 20 ASCII namespaces of the seed ("one of 20", SPEC 8)
+NAMESPACES = SEEDED[:20]  # the 20 ASCII namespaces of the seed ("one of 20", the benchmark query of docs/benchmarks.md)
 LIMIT = 50
 
 

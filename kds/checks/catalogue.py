@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kds.checks import connection, environment, partitions, pooler, privileges, schema
+from kds.checks import connection, environment, partitions, pooler, privileges, read_database, schema
 from kds.checks.runner import Check, CheckResult, Context
 
 
@@ -28,6 +28,8 @@ CHECKS: tuple[Check, ...] = (
     ),
     Check("configuration", "Configuration", environment.check_configuration),
     Check("server", "Running server", environment.check_server),
+    # Opens its own connection to the read database (KDS_READ_DATABASE_URL), never the primary's.
+    Check("read-database", "Read database", read_database.check_read_database),
     # Opens its own probe connections: it also explains a pooler that refused the shared one.
     Check("connection-pooler", "Connection pooler", pooler.check_connection_pooler, uses_database_url=True),
 )

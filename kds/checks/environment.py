@@ -116,8 +116,8 @@ def check_configuration(context: Context) -> CheckResult:
     except ConfigurationError as error:
         return failed(
             f"a setting does not parse: {error.detail}",
-            "correct that value (durations: 5, 2.5, 500ms, 5s, 1m); every KDS_* variable is listed in the "
-            "README's Configuration section",
+            "correct that value (durations: 5, 2.5, 500ms, 5s, 1m); every KDS_* variable is listed in "
+            "docs/configuration.md",
         )
     needed = settings.shutdown_delay + settings.drain_timeout + SHUTDOWN_MARGIN_SECONDS
     grace = settings.termination_grace_period

@@ -124,4 +124,5 @@ def to_junit(outcomes: Sequence[Outcome], *, strict: bool = False) -> bytes:
             out = ET.SubElement(case, "system-out")
             out.text = f"{outcome.message}\nfix: {outcome.fix}" if outcome.fix else outcome.message
     ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)  # typeshed: Any for an encoding
+    return document + b"\n"

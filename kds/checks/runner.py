@@ -64,6 +64,7 @@ class Context:
     database_fix: str = ""
     server_url: str | None = None
     server_token: str | None = None
+    max_lag: float = 30.0  # read-database: the replay lag above which it warns (--max-lag)
     connection: psycopg.Connection | None = None
     connection_result: CheckResult | None = None  # set once the connection was attempted
     connection_unusable: str | None = None  # why later checks must not use the connection
@@ -110,33 +111,36 @@ def call_with_timeout(function: Callable[[], T], timeout: float, *, on_late: Cal
     release resources, e.g. close a connection nobody will use.
     """
     lock = threading.Lock()
-    box: dict[str, Any] = {}
     done = threading.Event()
+    results: list[T] = []
+    errors: list[BaseException] = []
+    abandoned = False
 
     def work() -> None:
         try:
-            value: Any = function()
-            key = "value"
+            value = function()
         except BaseException as exc:
-            value, key = exc, "error"
-        with lock:
-            if box.get("abandoned"):
-                if key == "value" and on_late is not None:
-                    on_late(value)
-                return
-            box[key] = value
+            with lock:
+                errors.append(exc)
+        else:
+            with lock:
+                if abandoned:
+                    if on_late is not None:
+                        on_late(value)
+                    return
+                results.append(value)
         done.set()
 
     thread = threading.Thread(target=work, name="kds-check", daemon=True)
     thread.start()
-    finished = done.wait(timeout)
-    with lock:
-        if not finished and not done.is_set():
-            box["abandoned"] = True
+    done.wait(timeout)
+    with lock:  # decided under the lock: a result is either returned here or handed to on_late, never lost
+        if not results and not errors:
+            abandoned = True
             raise _TimedOut
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+    if errors:
+        raise errors[0]
+    return results[0]
 
 
 def _describe_error(exc: BaseException) -> str:

@@ -33,6 +33,15 @@ DatabaseUrlOption = typer.Option(
     show_default=False,
 )
 
+ReadDatabaseUrlOption = typer.Option(
+    None,
+    "--read-database-url",
+    metavar="URL",
+    help="PostgreSQL URL for reads: a streaming replica or a pooler in front of replicas "
+    "[env: KDS_READ_DATABASE_URL; default: the database of --database-url].",
+    show_default=False,
+)
+
 
 def fail(message: str, code: int) -> typer.Exit:
     print(message, file=sys.stderr)
@@ -91,14 +100,19 @@ def session(
     read_only: bool,
     application_name: str = "kds-cli",
     statement_timeout: float | None = None,
+    reads: bool = False,
 ) -> Iterator[psycopg.Connection]:
-    """A connection to the configured (or embedded) database, closed on exit."""
+    """A connection to the configured (or embedded) database, closed on exit.
+
+    ``reads=True`` (incident reads) connects to ``KDS_READ_DATABASE_URL`` when it is set
+    (docs/scaling.md#read-replicas); ``kds db`` and every write use the primary.
+    """
     from kds.db.connection import connect
     from kds.db.source import resolve
 
-    source = resolve(config)
+    url = config.read_database_url if reads and config.read_database_url else resolve(config).url
     conn = connect(
-        source.url,
+        url,
         application_name=application_name,
         statement_timeout=config.statement_timeout if statement_timeout is None else statement_timeout,
         connect_timeout=config.connect_timeout,
@@ -117,6 +131,7 @@ __all__ = [
     "EXIT_OK",
     "DatabaseUrlOption",
     "EmbeddedUnavailable",
+    "ReadDatabaseUrlOption",
     "fail",
     "reports_errors",
     "session",

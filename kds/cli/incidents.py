@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from kds.cli import filters, summary
-from kds.cli.common import DatabaseUrlOption, reports_errors, session, settings
+from kds.cli.common import DatabaseUrlOption, ReadDatabaseUrlOption, reports_errors, session, settings
 from kds.cli.present.formats import OutputFormat
 from kds.query.vocabulary import CLI_DEFAULT_LIMIT, LIMIT_RANGE
 
@@ -49,6 +49,7 @@ def list_incidents(
     output: OutputFormat = OutputOption,
     no_headers: bool = typer.Option(False, "--no-headers", help="Omit table and csv headers."),
     database_url: str | None = DatabaseUrlOption,
+    read_database_url: str | None = ReadDatabaseUrlOption,
 ) -> None:
     """List incidents, newest first."""
     from kds.query import parse_incident_query
@@ -67,7 +68,7 @@ def list_incidents(
         offset=offset,
         cursor=cursor,
     )
-    config = settings(database_url=database_url)
+    config = settings(database_url=database_url, read_database_url=read_database_url)
     query = parse_incident_query(
         params, default_limit=CLI_DEFAULT_LIMIT, cursor_key=config.cursor_key, repeated_lists=True
     )
@@ -78,7 +79,7 @@ def list_incidents(
 
         run_watch(config, query, output, headers=not no_headers, interval=parse_interval(interval))
         return
-    with session(config, read_only=True) as conn:
+    with session(config, read_only=True, reads=True) as conn:
         if all_rows:
             count = _write_all(conn, query, output, headers=not no_headers)
         else:
@@ -176,6 +177,7 @@ def get_incident(
     incident_id: str = typer.Argument(..., metavar="ID", hidden=True),  # described in the docstring
     output: OutputFormat = OutputOption,
     database_url: str | None = DatabaseUrlOption,
+    read_database_url: str | None = ReadDatabaseUrlOption,
 ) -> None:
     """Show the incident ID with its detail fields (labels, annotations, parameters)."""
     import orjson
@@ -188,7 +190,8 @@ def get_incident(
     from kds.query.execute import fetch_incident
 
     wanted = parse_incident_id(incident_id)
-    with session(settings(database_url=database_url), read_only=True) as conn, database_errors():
+    config = settings(database_url=database_url, read_database_url=read_database_url)
+    with session(config, read_only=True, reads=True) as conn, database_errors():
         document = fetch_incident(conn, wanted)
     incident = orjson.loads(document)
     if output in (OutputFormat.json, OutputFormat.ndjson):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-import typer
-
-from kds.cli.common import DatabaseUrlOption, fail, reports_errors, settings
+from kds.cli.common import DatabaseUrlOption, ReadDatabaseUrlOption, fail, reports_errors, settings
+from kds.cli.options import setting_option
 from kds.durations import DURATION_EXAMPLES
 
 
@@ -16,45 +15,22 @@ class LogFormat(StrEnum):
 
 
 def serve(
-    host: str | None = typer.Option(
-        None, "--host", metavar="ADDRESS", help="Bind address [env: KDS_HOST; default: 0.0.0.0]."
-    ),
-    port: int | None = typer.Option(
-        None, "--port", metavar="PORT", help="Port [env: KDS_PORT; default: 8080].", show_default=False
-    ),
-    workers: int | None = typer.Option(
-        None, "--workers", metavar="N", help="Worker processes [env: KDS_WORKERS; default: 1].", show_default=False
-    ),
-    pool_size: int | None = typer.Option(
-        None,
-        "--pool-size",
-        metavar="N",
-        help="Database connections per worker [env: KDS_POOL_SIZE; default: 10].",
-        show_default=False,
-    ),
-    shutdown_delay: str | None = typer.Option(
-        None,
+    host: str | None = setting_option("--host", "ADDRESS", "Bind address", default="0.0.0.0"),
+    port: int | None = setting_option("--port", "PORT", "Port", default="8080"),
+    workers: int | None = setting_option("--workers", "N", "Worker processes", default="1"),
+    pool_size: int | None = setting_option("--pool-size", "N", "Database connections per worker", default="10"),
+    shutdown_delay: str | None = setting_option(
         "--shutdown-delay",
-        metavar="DURATION",
-        help=f"Keep serving this long after SIGTERM while readiness is off, e.g. {DURATION_EXAMPLES} "
-        "[env: KDS_SHUTDOWN_DELAY; default: 5s; 0 with a preStop sleep].",
-        show_default=False,
+        "DURATION",
+        f"Keep serving this long after SIGTERM while readiness is off, e.g. {DURATION_EXAMPLES}",
+        default="5s; 0 with a preStop sleep",
     ),
-    drain_timeout: str | None = typer.Option(
-        None,
-        "--drain-timeout",
-        metavar="DURATION",
-        help="Longest wait for in-flight requests on shutdown [env: KDS_DRAIN_TIMEOUT; default: 30s].",
-        show_default=False,
+    drain_timeout: str | None = setting_option(
+        "--drain-timeout", "DURATION", "Longest wait for in-flight requests on shutdown", default="30s"
     ),
     database_url: str | None = DatabaseUrlOption,
-    log_format: LogFormat | None = typer.Option(
-        None,
-        "--log-format",
-        metavar="FORMAT",
-        help="Log lines: json or text [env: KDS_LOG_FORMAT; default: json].",
-        show_default=False,
-    ),
+    read_database_url: str | None = ReadDatabaseUrlOption,
+    log_format: LogFormat | None = setting_option("--log-format", "FORMAT", "Log lines: json or text", default="json"),
 ) -> None:
     """Serve the REST API (incidents, health, metrics, OpenAPI) with Kubernetes-aware graceful shutdown."""
     _serve(
@@ -65,6 +41,7 @@ def serve(
         shutdown_delay=shutdown_delay,
         drain_timeout=drain_timeout,
         database_url=database_url,
+        read_database_url=read_database_url,
         log_format=log_format.value if log_format else None,
     )
 

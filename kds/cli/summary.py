@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TextIO
 import typer
 
 from kds.cli import filters
-from kds.cli.common import DatabaseUrlOption, reports_errors, session, settings
+from kds.cli.common import DatabaseUrlOption, ReadDatabaseUrlOption, reports_errors, session, settings
 from kds.query.vocabulary import LIMIT_RANGE, SUMMARY_DEFAULT_LIMIT
 
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ def summarize_incidents(
     ),
     output: SummaryFormat = typer.Option(SummaryFormat.table, "-o", "--output", help="table, json, yaml or csv."),
     database_url: str | None = DatabaseUrlOption,
+    read_database_url: str | None = ReadDatabaseUrlOption,
 ) -> None:
     """Count incidents per group (largest first) or per UTC hour/day (oldest first, empty ones included)."""
     from kds.db.connection import database_errors
@@ -79,7 +80,8 @@ def summarize_incidents(
         limit=limit,
     )
     query = parse_summary_query(params, repeated_lists=True)
-    with session(settings(database_url=database_url), read_only=True) as conn, database_errors():
+    config = settings(database_url=database_url, read_database_url=read_database_url)
+    with session(config, read_only=True, reads=True) as conn, database_errors():
         summary = fetch_summary(conn, query)
     write_summary(summary, output, out=sys.stdout)
     if summary.total == 0:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from kds.cli.common import DatabaseUrlOption, reports_errors
+from kds.cli.options import setting_option
 from kds.durations import DURATION_EXAMPLES
 from kds.errors import ConfigurationError
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from kds.checks.runner import Context
 
 DEFAULT_TIMEOUT = "5s"
+DEFAULT_MAX_LAG = "30s"
 
 
 class Format(StrEnum):
@@ -81,15 +83,28 @@ def validate_infra(
     timeout: str = typer.Option(
         DEFAULT_TIMEOUT, "--timeout", metavar="DURATION", help=f"Time limit of each check ({DURATION_EXAMPLES})."
     ),
-    grace_period: str | None = typer.Option(
-        None,
+    grace_period: str | None = setting_option(
         "--grace-period",
-        metavar="DURATION",
-        help="The pods' terminationGracePeriodSeconds [env: KDS_TERMINATION_GRACE_PERIOD; default: 40s].",
-        show_default=False,
+        "DURATION",
+        "The pods' terminationGracePeriodSeconds",
+        default="40s",
+        env="KDS_TERMINATION_GRACE_PERIOD",
     ),
     server_url: str | None = typer.Option(
         None, "--server-url", envvar="KDS_SERVER_URL", metavar="URL", help="Base URL of a running kds serve to check."
+    ),
+    read_database_url: str | None = typer.Option(
+        None,
+        "--read-database-url",
+        metavar="URL",
+        help="The read database to check (a streaming replica) [env: KDS_READ_DATABASE_URL].",
+        show_default=False,
+    ),
+    max_lag: str = typer.Option(
+        DEFAULT_MAX_LAG,
+        "--max-lag",
+        metavar="DURATION",
+        help=f"read-database warns when its replay lag is above this ({DURATION_EXAMPLES}).",
     ),
     server_token: str | None = typer.Option(
         None,
@@ -103,7 +118,8 @@ def validate_infra(
     """Check that the database, configuration and server are ready for kds (CI pre-deploy check).
 
     Checks: database-connection, database-version, schema-version, required-tables, required-columns,
-    required-indexes, partitions, privileges, python-dependencies, configuration, server.
+    required-indexes, partitions, privileges, python-dependencies, configuration, server, read-database,
+    connection-pooler.
     Exit 0 when nothing failed, 1 when a check failed (or warned, with --strict), 2 for an invalid invocation.
     """
     from kds.checks import catalogue, present
@@ -111,6 +127,7 @@ def validate_infra(
 
     per_check = _duration("--timeout", timeout, positive=True)
     grace = _duration("--grace-period", grace_period, positive=False) if grace_period is not None else None
+    lag_limit = _duration("--max-lag", max_lag, positive=False)
     try:
         checks = catalogue.select(_ids(only), _ids(skip))
     except ValueError as error:
@@ -120,7 +137,12 @@ def validate_infra(
 
     context = Context(
         timeout=per_check,
-        settings_overrides={"database_url": database_url, "termination_grace_period": grace},
+        settings_overrides={
+            "database_url": database_url,
+            "read_database_url": read_database_url,
+            "termination_grace_period": grace,
+        },
+        max_lag=lag_limit,
         server_url=server_url,
         server_token=server_token,
     )

@@ -40,10 +40,25 @@ SELECT b.schema, b.name, b.bound = 'DEFAULT' AS is_default, m.v[1]::timestamptz 
 """
 
 _PARENT_SQL = """
-SELECT c.relkind::text, n.nspname::text
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+SELECT n.nspname::text, c.relkind = 'p',
+       pt.partstrat = 'r' AND pt.partnatts = 1 AND a.attname IS NOT DISTINCT FROM %(key)s
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_partitioned_table pt ON pt.partrelid = c.oid
+  LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = pt.partattrs[0]
  WHERE n.nspname = current_schema() AND c.relname = %(table)s
 """
+
+PARTITION_KEY = "action_timestamp"
+
+
+@dataclass(frozen=True, slots=True)
+class Parent:
+    """The incident table: its schema and how it is partitioned."""
+
+    schema: str
+    partitioned: bool
+    by_range: bool  # RANGE on action_timestamp alone: the layout kds reads and maintains
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,14 +103,22 @@ class NotPartitioned(NotFound):
     """The incident table is missing or not partitioned (nothing to maintain)."""
 
 
+def describe_parent(conn: psycopg.Connection, table: str = INCIDENT_TABLE) -> Parent | None:
+    """How ``table`` is partitioned; None when it does not exist."""
+    row = conn.execute(_PARENT_SQL, {"table": table, "key": PARTITION_KEY}).fetchone()
+    return None if row is None else Parent(row[0], row[1], bool(row[2]))
+
+
 def parent_schema(conn: psycopg.Connection, table: str = INCIDENT_TABLE) -> str:
-    """The schema of the partitioned incident table; :class:`NotPartitioned` otherwise."""
-    row = conn.execute(_PARENT_SQL, {"table": table}).fetchone()
-    if row is None:
+    """The schema of the incident table, range-partitioned on its timestamp; :class:`NotPartitioned` otherwise."""
+    parent = describe_parent(conn, table)
+    if parent is None:
         raise NotPartitioned(f"{table} does not exist (run kds db migrate)")
-    if row[0] != "p":
+    if not parent.partitioned:
         raise NotPartitioned(f"{table} is not a partitioned table")
-    return str(row[1])
+    if not parent.by_range:
+        raise NotPartitioned(f"{table} is not range-partitioned on {PARTITION_KEY} alone")
+    return parent.schema
 
 
 def list_partitions(conn: psycopg.Connection, table: str = INCIDENT_TABLE) -> list[Partition]:
@@ -110,6 +133,11 @@ def month_start(moment: datetime, months: int = 0) -> datetime:
     moment = moment.astimezone(UTC)
     year, month = divmod(moment.month - 1 + months, 12)
     return datetime(moment.year + year, month + 1, 1, tzinfo=UTC)
+
+
+def owners(partitions: list[Partition], low: datetime, high: datetime) -> list[str]:
+    """The names of the range partitions that take rows of ``[low, high)``."""
+    return sorted(p.name for p in partitions if p.overlaps(low, high))
 
 
 def uncovered(partitions: list[Partition], low: datetime, high: datetime) -> list[tuple[datetime, datetime]]:

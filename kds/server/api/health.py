@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import orjson
@@ -12,6 +13,8 @@ from kds.server.process.state import worker_state
 if TYPE_CHECKING:
     from sanic import Request
     from sanic.response import HTTPResponse
+
+    from kds.server.process.database import Database
 
 ALIVE = orjson.dumps({"status": "alive"})
 READY = orjson.dumps({"status": "ready"})
@@ -27,16 +30,36 @@ async def live(request: Request) -> HTTPResponse:
 
 
 async def ready(request: Request) -> HTTPResponse:
-    """503 as soon as shutdown began; otherwise whether the database answers ``SELECT 1`` right now."""
+    """503 as soon as shutdown began; otherwise whether every database answers ``SELECT 1`` right now.
+
+    With a read database both the primary and the read database must answer (docs/scaling.md#read-replicas).
+    """
     state = worker_state(request.app)
-    if state.shutting_down:
-        return json_bytes(SHUTTING_DOWN, 503)
-    reachable = await state.database.ping()
-    if state.shutting_down:
+    reachable = not state.shutting_down and all(await _ping_all(state.databases))
+    if state.shutting_down:  # read after the ping: shutdown may have begun while it waited
         return json_bytes(SHUTTING_DOWN, 503)
     return json_bytes(READY) if reachable else json_bytes(NOT_READY, 503)
 
 
 async def health(request: Request) -> HTTPResponse:
-    reachable = await worker_state(request.app).database.ping()
-    return json_bytes(HEALTHY) if reachable else json_bytes(UNHEALTHY, 503)
+    """``database`` and, with a read database, ``read_database``: ``connected`` or ``unreachable``."""
+    state = worker_state(request.app)
+    if state.read_database is None:
+        reachable = await state.database.ping()
+        return json_bytes(HEALTHY) if reachable else json_bytes(UNHEALTHY, 503)
+    primary, read = await _ping_all(state.databases)
+    body = {
+        "status": "healthy" if primary and read else "unhealthy",
+        "database": _connection_word(primary),
+        "read_database": _connection_word(read),
+    }
+    return json_bytes(orjson.dumps(body), 200 if primary and read else 503)
+
+
+async def _ping_all(databases: tuple[Database, ...]) -> list[bool]:
+    """Ping every pool at once (a readiness probe waits for the slowest, not the sum)."""
+    return list(await asyncio.gather(*(database.ping() for database in databases)))
+
+
+def _connection_word(reachable: bool) -> str:
+    return "connected" if reachable else "unreachable"

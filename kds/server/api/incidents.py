@@ -47,14 +47,14 @@ async def list_incidents(request: Request) -> HTTPResponse | None:
         await stream_incidents(request, query)
         return None
     with metrics.timed_query("list_incidents"):
-        async with state.database.statement() as conn:
+        async with state.reads.statement() as conn:
             page = await afetch_page(conn, query, state.cursor_key)
     return json_bytes(page.to_json())
 
 
 async def get_incident(request: Request, id: str) -> HTTPResponse:
     incident_id = parse_incident_id(unquote(id))
-    database = worker_state(request.app).database
+    database = worker_state(request.app).reads
     with metrics.timed_query("get_incident"):
         async with database.statement() as conn:
             body = await afetch_incident(conn, incident_id)
@@ -68,7 +68,7 @@ async def stream_incidents(request: Request, query: IncidentQuery) -> None:
     still a problem+json response. A failure after the first byte can only cut the stream: the
     connection is aborted before the terminating chunk, which clients see as an incomplete body.
     """
-    database = worker_state(request.app).database
+    database = worker_state(request.app).reads
     with metrics.timed_query("stream_incidents") as timing:
         async with database.transaction() as conn:
             rows = aiter(astream_incidents(conn, query))

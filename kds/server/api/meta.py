@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 async def metrics(request: Request) -> HTTPResponse:
     state = worker_state(request.app)
-    server_metrics.set_pool_connections(*state.database.stats())
+    server_metrics.publish_pools(state.databases)
     return HTTPResponse(server_metrics.exposition(), content_type=server_metrics.CONTENT_TYPE)
 
 

@@ -34,7 +34,7 @@ from kds.server.api.schemas import (
 from kds.server.http.observe import Handler, instrumented
 
 if TYPE_CHECKING:
-    from sanic import Sanic
+    from kds.server.process.state import App
 
 OPEN: None = None  # the scope of a route that needs no token
 
@@ -176,7 +176,7 @@ ROUTES: tuple[Route, ...] = (
 )  # fmt: skip
 
 
-def register(app: Sanic) -> None:
+def register(app: App) -> None:
     """Mount every route, its template and scope as route metadata (read by logs, metrics and auth)."""
     for route in ROUTES:
         app.add_route(

@@ -81,7 +81,8 @@ def component_schemas() -> Json:
     from pydantic.json_schema import models_json_schema
 
     _, top = models_json_schema(list(MODELS), ref_template=REF)
-    return top.get("$defs", {})
+    schemas: Json = top.get("$defs", {})
+    return schemas
 
 
 def ref(name: str) -> dict[str, str]:

@@ -27,6 +27,6 @@ OPERATION = "summarize_incidents"
 async def summarize_incidents(request: Request) -> HTTPResponse:
     query = parse_summary_query(query_parameters(request))
     with metrics.timed_query(OPERATION):
-        async with worker_state(request.app).database.connection() as conn:
+        async with worker_state(request.app).reads.statement() as conn:
             summary = await afetch_summary(conn, query)
     return json_bytes(summary_json(summary))

@@ -27,8 +27,9 @@ from kds.server.http.observe import UNMATCHED_ROUTE, route_template
 from kds.server.process.state import request_state, worker_state
 
 if TYPE_CHECKING:
-    from sanic import Request, Sanic
+    from sanic import Request
 
+    from kds.server.process.state import App
     from kds.settings import Settings
 
 SCHEME = "Bearer"
@@ -43,7 +44,7 @@ def load_tokens(settings: Settings) -> TokenStore | None:
     return TokenStore(settings.auth_tokens_file, report=event)
 
 
-async def watch_tokens_file(app: Sanic) -> None:
+async def watch_tokens_file(app: App) -> None:
     """Check the file every second even without traffic, so a rotation (or a bad update) shows at once."""
     import asyncio
 

@@ -16,6 +16,7 @@ from kds.server.process.state import worker_state
 
 if TYPE_CHECKING:
     from sanic import Request
+    from sanic.response import BaseHTTPResponse
 
 ALLOW_METHODS = "GET, POST, OPTIONS"
 ALLOW_HEADERS = "Authorization, Content-Type, Accept, X-Request-ID"
@@ -46,7 +47,7 @@ async def preflight(request: Request) -> HTTPResponse | None:
     )
 
 
-async def allow_origin(request: Request, response: HTTPResponse) -> None:
+async def allow_origin(request: Request, response: BaseHTTPResponse) -> None:
     """Echo a listed origin; ``Vary: Origin`` on every response, so caches keep origins apart."""
     headers = response.headers
     vary = headers.get("Vary")

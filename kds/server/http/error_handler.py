@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 class ProblemErrorHandler(ErrorHandler):
     """Classify, log what the client must not see, count validation failures, answer problem+json."""
 
-    def default(self, request: Request, exception: BaseException) -> HTTPResponse:  # type: ignore[override]
+    def default(self, request: Request, exception: BaseException) -> HTTPResponse:
         problem = classify(exception)
         report(request, problem)
         if isinstance(exception, InvalidInput):

@@ -33,9 +33,10 @@ from kds.server.process import sanic_compat
 from kds.server.process.state import request_state
 
 if TYPE_CHECKING:
-    from sanic import Request, Sanic
+    from sanic import Request
     from sanic.response import HTTPResponse
 
+    from kds.server.process.state import App
     from kds.settings import Settings
 
 MAX_TARGET_BYTES = 8 * 1024
@@ -47,7 +48,7 @@ class UriTooLong(SanicException):
     quiet = True
 
 
-def configure(app: Sanic, settings: Settings) -> None:
+def configure(app: App, settings: Settings) -> None:
     """Header limit 16 KiB whatever the body limit; the 414/431 split; early rejections."""
     app.config.REQUEST_MAX_HEADER_SIZE = MAX_HEADER_BYTES
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes

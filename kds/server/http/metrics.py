@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from time import perf_counter
+from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram
 
@@ -21,6 +22,9 @@ from kds.query.vocabulary import PARAMETERS, SUMMARY_PARAMETERS
 from kds.server.http.problems import classify
 from kds.server.process import sanic_compat
 from kds.server.process.metrics_dir import multiprocess_enabled
+
+if TYPE_CHECKING:
+    from kds.server.process.database import Database
 
 # prometheus-client picks its value class when first imported; if that happened before the runner
 # set the variable, pick again (the metrics below are created with whatever is chosen here).
@@ -56,9 +60,14 @@ VALIDATION_FAILURES = Counter(
 )
 POOL_CONNECTIONS = Gauge(
     "datastorage_db_pool_connections",
-    "Database pool connections (summed over live workers).",
-    ["state"],
+    "Database pool connections by pool (primary, read) and state (summed over live workers).",
+    ["pool", "state"],
     multiprocess_mode="livesum",
+)
+REPLICA_LAG = Gauge(
+    "datastorage_replica_lag_seconds",
+    "How far the read database's replay is behind its primary (0 without one, or when it is not a replica).",
+    multiprocess_mode="livemax",
 )
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -132,10 +141,13 @@ def timed_write(table: str) -> _Timed:
     return _Timed(WRITE_DURATION, WRITE_TOTAL, table)
 
 
-def set_pool_connections(size: int, available: int, waiting: int) -> None:
-    POOL_CONNECTIONS.labels("size").set(size)
-    POOL_CONNECTIONS.labels("available").set(available)
-    POOL_CONNECTIONS.labels("waiting").set(waiting)
+def publish_pools(databases: Iterable[Database]) -> None:
+    """``datastorage_db_pool_connections{pool,state}`` of this worker's pools."""
+    for database in databases:
+        size, available, waiting = database.stats()
+        POOL_CONNECTIONS.labels(database.role, "size").set(size)
+        POOL_CONNECTIONS.labels(database.role, "available").set(available)
+        POOL_CONNECTIONS.labels(database.role, "waiting").set(waiting)
 
 
 def exposition() -> bytes:
@@ -147,7 +159,7 @@ def exposition() -> bytes:
     from prometheus_client import multiprocess
 
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # no annotations upstream
     return generate_latest(registry)
 
 
@@ -156,4 +168,4 @@ def mark_process_dead(pid: int) -> None:
     if multiprocess_enabled():
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(pid)
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]  # no annotations upstream

@@ -21,22 +21,26 @@ Limits, CORS and authentication are described for users in docs/security.md.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from kds.server.http import auth, cors, limits, observe
 
 if TYPE_CHECKING:
-    from sanic import Sanic
+    from sanic import HTTPResponse, Request
+    from sanic.response import BaseHTTPResponse
 
+    from kds.server.process.state import App
     from kds.settings import Settings
 
-Middleware = Callable[..., Awaitable[Any]]
+# an early answer from request middleware skips the rest and the handler
+RequestMiddleware = Callable[["Request"], Coroutine[Any, Any, "HTTPResponse | None"]]
+ResponseMiddleware = Callable[["Request", "BaseHTTPResponse"], Coroutine[Any, Any, None]]
 
 
-def request_middleware(settings: Settings) -> list[Middleware]:
+def request_middleware(settings: Settings) -> list[RequestMiddleware]:
     """The request middleware, in the order it runs."""
-    chain: list[Middleware] = [observe.on_request, limits.check_request]
+    chain: list[RequestMiddleware] = [observe.on_request, limits.check_request]
     if settings.cors_origin_list:
         chain.append(cors.preflight)
     if settings.auth_tokens_file is not None:
@@ -44,21 +48,21 @@ def request_middleware(settings: Settings) -> list[Middleware]:
     return chain
 
 
-def response_middleware(settings: Settings) -> list[Middleware]:
+def response_middleware(settings: Settings) -> list[ResponseMiddleware]:
     """The response middleware, in the order it runs."""
-    chain: list[Middleware] = []
+    chain: list[ResponseMiddleware] = []
     if settings.cors_origin_list:
         chain.append(cors.allow_origin)
     chain.append(observe.on_response)
     return chain
 
 
-def install(app: Sanic, settings: Settings) -> None:
+def install(app: App, settings: Settings) -> None:
     """Register both chains (Sanic runs response middleware in the reverse order of registration)."""
     limits.configure(app, settings)
-    for middleware in request_middleware(settings):
-        app.on_request(middleware)
-    for middleware in reversed(response_middleware(settings)):
-        app.on_response(middleware)
+    for on_request in request_middleware(settings):
+        app.middleware(on_request, "request")
+    for on_response in reversed(response_middleware(settings)):
+        app.middleware(on_response, "response")
     if settings.auth_tokens_file is not None:
         app.after_server_start(auth.watch_tokens_file)

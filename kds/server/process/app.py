@@ -10,18 +10,20 @@ from kds.server.api import routes
 from kds.server.http import auth, middleware
 from kds.server.http.error_handler import ProblemErrorHandler
 from kds.server.http.logs import logging_config
-from kds.server.process.database import Database
+from kds.server.process.database import READ, Database
 from kds.server.process.shutdown import WorkerShutdown
-from kds.server.process.state import KdsRequest, WorkerState, worker_state
+from kds.server.process.state import App, KdsRequest, WorkerState, worker_state
 
 if TYPE_CHECKING:
     from kds.settings import Settings
 
 APP_NAME = "kds"
 POOL_GAUGE_INTERVAL = 1.0
+# the read database's replay lag is measured every this many seconds (one short query per worker)
+LAG_INTERVAL = 5.0
 
 
-def create_app(settings: Settings) -> Sanic:
+def create_app(settings: Settings) -> App:
     """Build the app; ``settings.database_url`` is already resolved (see :func:`kds.server.process.runner.run`)."""
     if not settings.database_url:
         raise ValueError("create_app needs settings with a database_url (resolved by the runner)")
@@ -30,6 +32,7 @@ def create_app(settings: Settings) -> Sanic:
     state = WorkerState(
         settings=settings,
         database=Database(settings.database_url, settings),
+        read_database=Database(settings.read_database_url, settings, role=READ) if settings.read_database_url else None,
         openapi=document_bytes(),
         cursor_key=settings.cursor_key,
         tokens=auth.load_tokens(settings),
@@ -54,25 +57,28 @@ def create_app(settings: Settings) -> Sanic:
     return app
 
 
-def _configure(app: Sanic, settings: Settings) -> None:
-    config = app.config
-    config.REQUEST_TIMEOUT = settings.request_timeout
-    config.RESPONSE_TIMEOUT = settings.response_timeout
-    # Step 3 of the shutdown: how long Sanic waits for in-flight requests once it stopped accepting.
-    config.GRACEFUL_SHUTDOWN_TIMEOUT = settings.drain_timeout
-    config.ACCESS_LOG = False  # kds logs one line per request itself
-    config.MOTD = False
-    config.NOISY_EXCEPTIONS = False
-    config.FALLBACK_ERROR_FORMAT = "json"
-    config.AUTO_RELOAD = False
-    config.INSPECTOR = False
+def _configure(app: App, settings: Settings) -> None:
+    # one update: Sanic declares the timeouts as int, kds's settings allow fractions of a second
+    app.config.update(
+        REQUEST_TIMEOUT=settings.request_timeout,
+        RESPONSE_TIMEOUT=settings.response_timeout,
+        # Step 3 of the shutdown: how long Sanic waits for in-flight requests once it stopped accepting.
+        GRACEFUL_SHUTDOWN_TIMEOUT=settings.drain_timeout,
+        ACCESS_LOG=False,  # kds logs one line per request itself
+        MOTD=False,
+        NOISY_EXCEPTIONS=False,
+        FALLBACK_ERROR_FORMAT="json",
+        AUTO_RELOAD=False,
+        INSPECTOR=False,
+    )
 
 
-async def _open_database(app: Sanic) -> None:
-    await worker_state(app).database.open()
+async def _open_database(app: App) -> None:
+    for database in worker_state(app).databases:
+        await database.open()
 
 
-async def _start_worker(app: Sanic) -> None:
+async def _start_worker(app: App) -> None:
     import asyncio
 
     loop = asyncio.get_running_loop()
@@ -81,15 +87,31 @@ async def _start_worker(app: Sanic) -> None:
     assert shutdown is not None  # set by create_app
     if not app.asgi:  # served as ASGI (in-process tests), the ASGI server owns the signals
         shutdown.install(loop)
-    worker_state(app).background.append(loop.create_task(_publish_pool_gauge(app)))
+    state = worker_state(app)
+    state.background.append(loop.create_task(_publish_pool_gauge(app)))
+    if state.read_database is not None:
+        state.background.append(loop.create_task(_publish_replica_lag(state.read_database)))
 
 
-async def _publish_pool_gauge(app: Sanic) -> None:
+async def _publish_pool_gauge(app: App) -> None:
     import asyncio
 
     from kds.server.http import metrics
 
-    database = worker_state(app).database
+    databases = worker_state(app).databases
     while True:
-        metrics.set_pool_connections(*database.stats())
+        metrics.publish_pools(databases)
         await asyncio.sleep(POOL_GAUGE_INTERVAL)
+
+
+async def _publish_replica_lag(read_database: Database) -> None:
+    """``datastorage_replica_lag_seconds``: the last measured lag (kept while the read database is down)."""
+    import asyncio
+
+    from kds.server.http import metrics
+
+    while True:
+        lag = await read_database.replica_lag()
+        if lag is not None:
+            metrics.REPLICA_LAG.set(lag)
+        await asyncio.sleep(LAG_INTERVAL)

@@ -1,4 +1,7 @@
-"""The database side of one worker: its async connection pool, a readiness ping, pool statistics.
+"""The database side of one worker: an async connection pool, a readiness ping, pool statistics.
+
+A worker has one :class:`Database` for the primary and, with ``KDS_READ_DATABASE_URL``, a second one for
+reads (``role="read"``, read-only sessions; docs/scaling.md#read-replicas).
 
 The pool is opened per worker (never shared across processes), without waiting for the database:
 a server whose database is down still starts, answers liveness, and reports ``not_ready`` until the
@@ -19,10 +22,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from time import monotonic
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from kds.db.policy import ConnectionPolicy
 from kds.server.http.logs import event
+from kds.server.process.reconnect import ConnectFailures
 
 if TYPE_CHECKING:
     import psycopg
@@ -41,16 +45,25 @@ BUSY_GRACE = 5.0
 # During an outage every failed attempt would log; one warning per this many seconds is enough.
 WARNING_INTERVAL = 30.0
 
+PoolRole = Literal["primary", "read"]
+PRIMARY: PoolRole = "primary"
+READ: PoolRole = "read"
+
 
 class Database:
-    def __init__(self, url: str, settings: Settings, *, name: str = APPLICATION_NAME) -> None:
+    """One pool of a worker: ``primary`` (writes, and reads without a read database) or ``read``."""
+
+    def __init__(self, url: str, settings: Settings, *, role: PoolRole = PRIMARY) -> None:
         self.url = url
         self.settings = settings
-        self.name = name
+        self.role = role
+        self.name = f"{APPLICATION_NAME}-{role}"
         self.policy = ConnectionPolicy(
             application_name=APPLICATION_NAME,
             statement_timeout=settings.statement_timeout,
             connect_timeout=settings.connect_timeout,
+            # the read pool only reads: a misrouted write fails instead of landing on the wrong server
+            read_only=role == READ,
             pooler=settings.database_pooler,
         )
         # what starts each transaction behind a pooler; None on a direct connection (the session has it)
@@ -61,6 +74,7 @@ class Database:
         self.last_success = 0.0
         self.last_broken = 0.0
         self._last_warning = -WARNING_INTERVAL
+        self._connect_failures = ConnectFailures()
 
     async def open(self) -> None:
         from psycopg_pool import AsyncConnectionPool
@@ -73,6 +87,7 @@ class Database:
             max_size=settings.pool_size,
             timeout=settings.pool_timeout,
             max_waiting=max(100, 20 * settings.pool_size),
+            connection_class=self._connect_failures.connection_class,  # remembers why reconnecting fails
             reconnect_timeout=RECONNECT_TIMEOUT,
             reconnect_failed=self._reconnect_failed,
             name=self.name,
@@ -82,11 +97,13 @@ class Database:
         logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
         await self.pool.open(wait=False)
 
-    def _reconnect_failed(self, pool: AsyncConnectionPool) -> None:
+    async def _reconnect_failed(self, pool: AsyncConnectionPool) -> None:
         now = monotonic()
         if now - self._last_warning >= WARNING_INTERVAL:
             self._last_warning = now
-            event(logging.WARNING, "cannot connect to the database; retrying on demand", pool=pool.name)
+            failed = await self._connect_failures.last()
+            cause = {} if failed is None else {"cause": failed.cause, "detail": failed.detail}
+            event(logging.WARNING, "cannot connect to the database; retrying on demand", pool=self.role, **cause)
 
     @asynccontextmanager
     async def connection(self, *, timeout: float | None = None) -> AsyncIterator[psycopg.AsyncConnection]:
@@ -166,6 +183,20 @@ class Database:
         except Exception:
             return False
         return True
+
+    async def replica_lag(self) -> float | None:
+        """How far this database's replay is behind its primary, in seconds; ``None`` when it does not answer.
+
+        0 for a database that is not a replica (:mod:`kds.db.replica`, docs/scaling.md#read-replicas).
+        """
+        from kds.db.replica import areplica_lag
+
+        timeout = min(self.settings.pool_timeout, PING_TIMEOUT)
+        try:
+            async with asyncio.timeout(timeout * 2), self.statement(timeout=timeout) as conn:
+                return await areplica_lag(conn)
+        except Exception:
+            return None
 
     def stats(self) -> tuple[int, int, int]:
         """(size, available, waiting) of the pool."""

@@ -13,29 +13,22 @@ import shutil
 import time
 from typing import TYPE_CHECKING
 
-from kds.errors import ConfigurationError
 from kds.server.process.metrics_dir import prepare_metrics_directory
 
 if TYPE_CHECKING:
+    from kds.server.process.state import App
     from kds.settings import Settings
-
-
-def check_database_url(url: str) -> None:
-    from psycopg import ProgrammingError
-    from psycopg.conninfo import conninfo_to_dict
-
-    try:
-        conninfo_to_dict(url)
-    except ProgrammingError:
-        raise ConfigurationError("the database URL is not a valid PostgreSQL URL or conninfo string") from None
 
 
 def run(settings: Settings) -> None:
     """Serve until a signal stops every worker; returns normally after a graceful shutdown."""
+    from kds.db.connection import check_url
     from kds.db.source import resolve
 
     source = resolve(settings)  # migrates only the embedded default, never a configured database
-    check_database_url(source.url)
+    check_url(source.url)
+    if settings.read_database_url:
+        check_url(settings.read_database_url)
     settings = settings.model_copy(update={"database_url": source.url})
 
     metrics_dir, created = prepare_metrics_directory()
@@ -75,7 +68,7 @@ def run(settings: Settings) -> None:
     signals.watch()
 
     @app.main_process_ready
-    async def _install_signals(app: Sanic) -> None:
+    async def _install_signals(app: App) -> None:
         signals.install()
 
     event(
@@ -86,6 +79,7 @@ def run(settings: Settings) -> None:
         workers=settings.workers,
         pool_size=settings.pool_size,
         embedded_database=source.embedded,
+        read_database=bool(settings.read_database_url),
         metrics_dir=str(metrics_dir),
     )
     try:

@@ -11,6 +11,9 @@ It also keeps Sanic's start-up hint and colour codes out of kds's logs (``SANIC_
 ``SANIC_IGNORE_PRODUCTION_WARNING`` are set before Sanic is imported; see docs/operations.md).
 """
 
+# Sanic's worker manager and HTTP/1.1 internals and prometheus-client's multiprocess helpers carry no
+# annotations: each call of one has a ``type: ignore[no-untyped-call]`` here (and in
+# kds/server/http/metrics.py), so that mypy reports it once they gain annotations.
 from __future__ import annotations
 
 import os
@@ -23,7 +26,11 @@ from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sanic import Request, Sanic
+    import asyncio
+
+    from sanic import Request
+
+    from kds.server.process.state import App
 
 # distribution -> the (major, minor) release series kds was tested with
 TESTED: dict[str, tuple[tuple[int, int], ...]] = {
@@ -68,7 +75,7 @@ def reselect_value_class() -> None:
     that happened before ``PROMETHEUS_MULTIPROC_DIR`` was set, metrics created afterwards need the
     choice made again.
     """
-    _prometheus_values.ValueClass = _prometheus_values.get_value_class()
+    _prometheus_values.ValueClass = _prometheus_values.get_value_class()  # type: ignore[no-untyped-call]
 
 
 # -- the HTTP/1.1 handler ------------------------------------------------------------------------------
@@ -94,7 +101,7 @@ class _HookedHttp(Http):
     """``sanic.http.http1.Http`` telling its protocol when a request begins (``Http.init_for_request``)."""
 
     def init_for_request(self) -> None:
-        super().init_for_request()
+        super().init_for_request()  # type: ignore[no-untyped-call]
         self.protocol.request_begins()  # type: ignore[attr-defined]
 
 
@@ -108,6 +115,14 @@ class GuardedHttpProtocol(HttpProtocol):
 
     HTTP_CLASS = _HookedHttp
     __slots__ = ()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Mirrors ``HttpProtocol.connection_made``, after :meth:`connection_begins`."""
+        self.connection_begins()
+        super().connection_made(transport)  # type: ignore[no-untyped-call]
+
+    def connection_begins(self) -> None:
+        """Called when a client connects, before Sanic sets the connection up."""
 
     def request_begins(self) -> None:
         """Called by the HTTP handler for every request on this connection."""
@@ -134,12 +149,12 @@ def abort_connection(request: Request) -> None:
 
 
 # -- the worker manager (main process) -----------------------------------------------------------------
-def manager_shutting_down(app: Sanic) -> bool:
+def manager_shutting_down(app: App) -> bool:
     """``WorkerManager._shutting_down``: the manager received a shutdown signal."""
     return bool(app.manager._shutting_down)
 
 
-def stop_waiting_for_ack_on_shutdown(app: Sanic) -> None:
+def stop_waiting_for_ack_on_shutdown(app: App) -> None:
     """Replace ``WorkerManager.wait_for_ack`` on this manager instance by a copy that gives up on shutdown.
 
     Sanic's version waits for every worker's start-up acknowledgement, which never comes once the
@@ -152,9 +167,9 @@ def stop_waiting_for_ack_on_shutdown(app: Sanic) -> None:
 
     def wait_for_ack() -> None:
         misses = 0
-        while not manager._all_workers_ack():
+        while not manager._all_workers_ack():  # type: ignore[no-untyped-call]
             if manager._shutting_down:
-                manager.shutdown()  # also signals the workers started after the signal arrived
+                manager.shutdown()  # type: ignore[no-untyped-call]  # also signals the workers started meanwhile
                 return  # the shutdown message stays queued for manager.monitor()
             if manager.monitor_subscriber.poll(0.1):
                 message = manager.monitor_subscriber.recv()
@@ -165,16 +180,22 @@ def stop_waiting_for_ack_on_shutdown(app: Sanic) -> None:
             misses += 1
             if misses > manager.THRESHOLD:
                 error_logger.error("Not all workers acknowledged a successful start-up. Shutting down.")
-                manager.kill()
+                manager.kill()  # type: ignore[no-untyped-call]
 
     manager.wait_for_ack = wait_for_ack  # type: ignore[method-assign]
 
 
-def worker_pids(app: Sanic) -> set[int]:
+def signal_forwarder(app: App) -> Callable[[int, Any], None]:
+    """``WorkerManager.shutdown_signal``: the manager's own signal handler (tells every worker to stop)."""
+    forward: Callable[[int, Any], None] = app.manager.shutdown_signal
+    return forward
+
+
+def worker_pids(app: App) -> set[int]:
     """Pids of the manager's worker processes (``WorkerManager.processes``)."""
     return {process.pid for process in app.manager.processes if process.pid}
 
 
-def listening_sockets(app: Sanic) -> list[Any]:
+def listening_sockets(app: App) -> list[Any]:
     """The main process's listening sockets (``ApplicationState.server_info[].settings["sock"]``)."""
     return [info.settings["sock"] for info in app.state.server_info if info.settings.get("sock") is not None]

@@ -30,7 +30,7 @@ from kds.server.http.logs import event
 from kds.server.process.state import worker_state
 
 if TYPE_CHECKING:
-    from sanic import Sanic
+    from kds.server.process.state import App
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -40,7 +40,7 @@ def _seconds(since: float | None) -> float:
 
 
 class WorkerShutdown:
-    def __init__(self, app: Sanic) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
         self.state = worker_state(app)
         self.settings = self.state.settings
@@ -92,7 +92,7 @@ class WorkerShutdown:
         self.app.stop(terminate=False)
 
     # -- step 3 (Sanic closes the listener and idle connections, then waits for in-flight ones) --
-    async def before_server_stop(self, app: Sanic) -> None:
+    async def before_server_stop(self, app: App) -> None:
         """Also covers a stop that did not come through :meth:`begin` (then there is no delay)."""
         self.state.shutting_down = True
         self.state.draining = True
@@ -102,7 +102,7 @@ class WorkerShutdown:
             task.cancel()
 
     # -- step 4 -------------------------------------------------------------------------------
-    async def after_server_stop(self, app: Sanic) -> None:
+    async def after_server_stop(self, app: App) -> None:
         from kds.server.http import metrics
 
         remaining = self.state.in_flight
@@ -113,7 +113,9 @@ class WorkerShutdown:
             in_flight=remaining,
         )
         closing_at = monotonic()
-        cancelled = await self.state.database.close()
+        cancelled = 0
+        for database in self.state.databases:
+            cancelled += await database.close()
         event(
             logging.INFO,
             "shutdown step 4/4: database pool closed",

@@ -8,14 +8,13 @@ namespace.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from sanic import Request
+from sanic import Request, Sanic
+from sanic.config import Config
 
 if TYPE_CHECKING:
     import asyncio
-
-    from sanic import Sanic
 
     from kds.auth import TokenStore
     from kds.server.process.database import Database
@@ -28,7 +27,10 @@ class WorkerState:
     """``app.ctx`` of a worker (a plain dataclass: Sanic may add attributes of its own)."""
 
     settings: Settings
+    # the primary: audit writes, and every read when no read database is configured
     database: Database
+    # KDS_READ_DATABASE_URL: list, get, summary, export and watch read here (docs/scaling.md#read-replicas)
+    read_database: Database | None = None
     openapi: bytes = b""
     cursor_key: bytes = b""
     # the bearer tokens when authentication is on (KDS_AUTH_TOKENS_FILE), re-read when the file changes
@@ -43,6 +45,20 @@ class WorkerState:
     in_flight: int = 0
     # per-worker background tasks (pool gauge, tokens file watch), cancelled when the worker stops
     background: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def reads(self) -> Database:
+        """Where reads go: the read database when one is configured, else the primary."""
+        return self.read_database if self.read_database is not None else self.database
+
+    @property
+    def databases(self) -> tuple[Database, ...]:
+        """Every pool of this worker: the primary first, then the read database if any."""
+        return (self.database,) if self.read_database is None else (self.database, self.read_database)
+
+
+App = Sanic[Config, WorkerState]
+"""The type of kds's app: Sanic's own config, a :class:`WorkerState` as ``app.ctx``."""
 
 
 @dataclass(slots=True)
@@ -68,9 +84,9 @@ class KdsRequest(Request):
         return RequestState()
 
 
-def worker_state(app: Sanic) -> WorkerState:
-    state: WorkerState = app.ctx
-    return state
+def worker_state(app: Sanic[Any, Any]) -> WorkerState:
+    """``app.ctx`` of kds's app (``request.app`` is typed as a plain Sanic app)."""
+    return cast("WorkerState", app.ctx)
 
 
 def request_state(request: Request) -> RequestState:

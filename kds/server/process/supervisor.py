@@ -37,11 +37,11 @@ from kds.server.process.shutdown import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from sanic import Sanic
+    from kds.server.process.state import App
 
 
 class Supervisor:
-    def __init__(self, app: Sanic, shutdown_delay: float, on_exit: Callable[[], None]) -> None:
+    def __init__(self, app: App, shutdown_delay: float, on_exit: Callable[[], None]) -> None:
         self.app = app
         self.shutdown_delay = shutdown_delay
         self.on_exit = on_exit
@@ -64,11 +64,10 @@ class Supervisor:
         """``main_process_ready``: the worker manager exists (and replaced our handler with its own)."""
         import multiprocessing.util
 
-        manager = self.app.manager
         sanic_compat.stop_waiting_for_ack_on_shutdown(self.app)  # this manager instance only
         multiprocessing.util.register_after_fork(self, prepare_forked_worker)
         with self._lock:
-            self._forward = manager.shutdown_signal
+            self._forward = sanic_compat.signal_forwarder(self.app)
             pending, self._pending = self._pending, None
         for signum in SIGNALS:
             signal.signal(signum, self._on_signal)

@@ -41,10 +41,9 @@ class RequestTimedOut(BadRequest):
 class DeadlineHttpProtocol(GuardedHttpProtocol):
     __slots__ = ("_deadline", "_requests_begun")
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+    def connection_begins(self) -> None:
         self._deadline: float | None = monotonic() + self.request_timeout_seconds
         self._requests_begun = 0
-        super().connection_made(transport)
 
     def request_begins(self) -> None:
         """The first request's deadline counts from the connection; later ones from their first byte."""
