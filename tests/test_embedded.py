@@ -165,7 +165,10 @@ def test_a_second_user_runs_the_embedded_default_where_another_users_lock_file_i
             pytest.skip(f"{other_user} cannot run this checkout's interpreter: {readable.stderr[-200:]}")
         result = as_user(other_user, sys.executable, "-m", "kds", "db", "status", "-o", "json", env=env)
         assert result.returncode == 0, result.stderr
-        assert orjson.loads(result.stdout) == {"applied": ["0001_base_schema", "0002_incident_indexes"], "pending": []}
+        assert orjson.loads(result.stdout) == {
+            "applied": ["0001_base_schema", "0002_incident_indexes", "0003_status_index"],
+            "pending": [],
+        }
         assert result.stderr.startswith(NOTICE.format(dir=data_dir) + " (created with demo data);")
         lock = shared / f"runtime-{user.pw_uid}" / "python_PostgresServer" / ".lockfile"
         assert lock.stat().st_uid == user.pw_uid
