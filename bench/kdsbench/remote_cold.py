@@ -114,23 +114,9 @@ def _record(section: str, results_file: Path) -> None:
     results_file.write_text(text)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="bench/run-remote-cold", description=__doc__)
-    parser.add_argument("--work-dir", type=Path, default=Path(os.environ.get("KDS_BENCH_DIR", "/tmp/kds-bench")))
-    parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument(
-        "--python",
-        action="append",
-        default=[],
-        metavar="LABEL=PATH",
-        help="also time with this interpreter (with kds importable), e.g. 'runtime venv=/tmp/venv/bin/python'",
-    )
-    parser.add_argument("--results", type=Path, default=Path(__file__).resolve().parents[1] / "RESULTS.md")
-    args = parser.parse_args(argv)
-    if shutil.which("hyperfine") is None:
-        raise SystemExit("hyperfine is not installed (apt-get install -y hyperfine)")
-    server = pg.start(args.work_dir / "pgdata")
-    url = _prepare(server)
+def _measure(args: argparse.Namespace, *, pg_server: pg.Server) -> dict[str, dict[str, float]]:
+    """Start kds serve on the seeded database and time the commands."""
+    url = _prepare(pg_server)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -152,6 +138,31 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         serve.terminate()
         serve.wait(timeout=30)
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="bench/run-remote-cold", description=__doc__)
+    parser.add_argument("--work-dir", type=Path, default=Path(os.environ.get("KDS_BENCH_DIR", "/tmp/kds-bench")))
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--keep-server", action="store_true", help="leave the bench PostgreSQL running")
+    parser.add_argument(
+        "--python",
+        action="append",
+        default=[],
+        metavar="LABEL=PATH",
+        help="also time with this interpreter (with kds importable), e.g. 'runtime venv=/tmp/venv/bin/python'",
+    )
+    parser.add_argument("--results", type=Path, default=Path(__file__).resolve().parents[1] / "RESULTS.md")
+    args = parser.parse_args(argv)
+    if shutil.which("hyperfine") is None:
+        raise SystemExit("hyperfine is not installed (apt-get install -y hyperfine)")
+    server = pg.start(args.work_dir / "pgdata")
+    try:
+        results = _measure(args, pg_server=server)
+    finally:
+        if not args.keep_server:
+            pg.stop(server)
     section = _section(results, args.runs)
     _record(section, args.results)
     print(section)
