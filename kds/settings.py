@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kds.db.policy import Pooler
@@ -51,8 +51,31 @@ class Settings(BaseSettings):
     cors_origins: str = ""
     auth_tokens_file: Path | None = None
     cursor_secret: SecretStr | None = None
+    max_watches: int = Field(100, ge=1, le=100_000)  # open watch streams per worker (docs/remote.md)
+    # remote mode: the CLI through a running kds serve (docs/remote.md); validate-infra's server check too
+    server_url: str | None = None
+    server_token: SecretStr | None = None
+    server_token_file: Path | None = None
+    server_ca_file: Path | None = None
+    server_connect_timeout: Duration = 5.0
+    server_timeout: Duration = 30.0
     # validate-infra
     termination_grace_period: Duration = 40.0
+
+    @field_validator("server_url")
+    @classmethod
+    def _server_url(cls, value: str | None) -> str | None:
+        """``http(s)://host[:port][/prefix]``; a trailing slash is dropped."""
+        if value is None or value == "":
+            return None
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host, e.g. https://kds.example.com")
+        if parts.query or parts.fragment:
+            raise ValueError("must not carry a query string or fragment")
+        return value.rstrip("/")
 
     @property
     def cursor_key(self) -> bytes:

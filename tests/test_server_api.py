@@ -20,6 +20,7 @@ import pytest
 
 from kds.query.models import IncidentDetail, IncidentList
 from kds.query.vocabulary import PARAMETERS
+from kds.server.api.watch import WATCH_PARAMETERS
 from tests import factories
 from tests.factories import DETAIL, RFC3339_UTC, UUID4, expected_ids
 from tests.inprocess import InProcessClient, serving_in_process
@@ -395,4 +396,4 @@ def test_openapi_document_is_valid_and_generated_from_the_models(client: InProce
     schemas = document["components"]["schemas"]
     assert set(IncidentDetail.model_fields) == set(schemas["IncidentDetail"]["properties"])
     names = [p["name"] for p in document["paths"]["/api/v1/incidents"]["get"]["parameters"]]
-    assert sorted(names) == sorted(PARAMETERS)
+    assert sorted(names) == sorted([*PARAMETERS, *WATCH_PARAMETERS])

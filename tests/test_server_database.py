@@ -57,7 +57,7 @@ def test_the_reconnect_warning_names_its_cause(tmp_path: Path) -> None:
         assert server.get("/health/ready").status_code == 503
     assert {key: record[key] for key in ("level", "pool", "cause", "detail")} == {
         "level": "warning",
-        "pool": "kds-serve",
+        "pool": "primary",
         "cause": "refused",
         "detail": f"cannot connect to kds@127.0.0.1:{port}/kds: connection refused",
     }

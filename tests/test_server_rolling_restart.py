@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import orjson
 import psycopg
 import pytest
 
@@ -145,6 +146,57 @@ class Load:
             thread.join(timeout=60)
 
 
+class Watchers:
+    """Watch streams (``?watch=true``) through HAProxy, resumed after every end, as ``kds incidents list --watch``
+    does; a stream that fails or is cut without its final bookmark is a failure. Every incident seen is recorded."""
+
+    def __init__(self, url: str, count: int = 2) -> None:
+        self.url = url
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.failures: list[str] = []
+        self.seen: list[list[int]] = [[] for _ in range(count)]
+        self.streams = [0] * count
+        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(count)]
+
+    def _run(self, index: int) -> None:
+        resume: str | None = None
+        with httpx.Client(timeout=30) as client:
+            while not self.stop.is_set():
+                ended_cleanly = False
+                try:
+                    url = f"{self.url}&resume={resume}" if resume else self.url
+                    with client.stream("GET", url) as response:
+                        if response.status_code != 200:
+                            raise ValueError(f"{response.status_code} {response.read()[:200]!r}")
+                        for line in response.iter_lines():
+                            event = orjson.loads(line)
+                            ended_cleanly = event["type"] == "bookmark"
+                            if ended_cleanly:
+                                resume = event["resume"]
+                            else:
+                                self.seen[index].append(event["incident"]["id"])
+                            if self.stop.is_set():
+                                return
+                    if not ended_cleanly:
+                        raise ValueError("the stream ended without its final bookmark")
+                    self.streams[index] += 1
+                except (httpx.HTTPError, ValueError) as exc:
+                    with self.lock:
+                        self.failures.append(f"watcher {index}: {type(exc).__name__}: {exc}")
+                    self.stop.wait(0.2)
+
+    def __enter__(self) -> Watchers:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=60)
+
+
 @pytest.fixture
 def rows(database_url: str) -> tuple[str, list[int]]:
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -177,27 +229,43 @@ def test_rolling_restart_behind_haproxy_fails_no_request(haproxy_binary: str, ro
         for name in ports:
             wait_for(lambda n=name: proxy.status(n) == "UP", timeout=15, interval=0.1, message=f"{name} UP")
         started = time.monotonic()
-        with Load(f"http://127.0.0.1:{front}/api/v1/incidents?namespace=payments", expected) as load:
+        watched = f"http://127.0.0.1:{front}/api/v1/incidents?watch=true&namespace=watched&limit=1&interval=200ms"
+        inserted: list[int] = []
+        with Load(f"http://127.0.0.1:{front}/api/v1/incidents?namespace=payments", expected) as load, \
+                Watchers(watched) as watchers, psycopg.connect(url, autocommit=True) as conn:  # fmt: skip
+            inserted.append(factories.incident(conn, namespace="watched"))
             wait_for(lambda: load.succeeded >= 20, timeout=15, message="the load to flow")
+            wait_for(lambda: all(inserted[0] in seen for seen in watchers.seen), timeout=15, message="the watches")
             for name, port in ports.items():
                 old = servers[name]
                 signalled = time.monotonic()
                 old.signal(signal.SIGTERM)
+                inserted.append(factories.incident(conn, namespace="watched"))
                 wait_for(lambda n=name: proxy.status(n).startswith("DOWN"), timeout=DELAY, interval=0.05,
                          message=f"HAProxy to take {name} out")  # fmt: skip
                 down_after = time.monotonic() - signalled
                 assert old.wait(timeout=DELAY + 15) == 0
+                drained = next(r for r in old.log_records() if r.get("message", "").startswith("shutdown step 3/4"))
+                assert drained["message"] == "shutdown step 3/4: drained"
+                assert drained["duration_s"] < 10, "the open watch streams held the drain until its timeout"
                 exited_after = time.monotonic() - signalled
                 servers[name] = start(url, *options, port=port, log_path=tmp_path / f"{name}-2.log")
                 wait_for(lambda n=name: proxy.status(n) == "UP", timeout=15, interval=0.05, message=f"{name} back")
+                inserted.append(factories.incident(conn, namespace="watched"))
                 timings.append(f"{name}: out of HAProxy after {down_after:.2f}s, exited 0 after {exited_after:.2f}s, "
                                f"back after {time.monotonic() - signalled:.2f}s")  # fmt: skip
             load.stop.wait(max(0.0, started + LOAD_SECONDS - time.monotonic()))  # keep the stream going ~20 s
+            wait_for(lambda: all(seen[-1:] == inserted[-1:] for seen in watchers.seen), timeout=15,
+                     message="the watches to see the last incident")  # fmt: skip
         elapsed = time.monotonic() - started
         print(f"\nrolling restart: {load.succeeded} requests succeeded, {len(load.failures)} failed in {elapsed:.1f}s")
         for line in timings:
             print("  " + line)
+        print(f"watches: {watchers.streams} streams ended cleanly and were resumed; failures {watchers.failures}")
         assert load.failures == []
+        assert watchers.failures == []
+        assert watchers.seen == [inserted, inserted]  # every incident once: no gap, no repeat across restarts
+        assert all(count >= 1 for count in watchers.streams)  # each watch was ended by a drain and resumed
         assert load.succeeded > 100
     finally:
         proxy.stop()

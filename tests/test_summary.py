@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,11 +11,9 @@ import pytest
 from kds.errors import InvalidInput
 from kds.query.summary import parse_summary_query
 from kds.query.summary_sql import fetch_summary, summary_json
-from tests import factories
-from tests.pg import PgCluster
+from tests.summary_data import BASE, COLUMN, hand_buckets, hand_groups, summary_db_fixture  # noqa: F401  (a fixture)
 
 NOW = datetime(2026, 11, 27, 12, 30, tzinfo=UTC)
-BASE = factories.BASE_TIME  # 2026-11-01T12:00:00Z
 DIMENSIONS = "namespace, severity, cluster, environment, action_type, alert_name, status, hour, day"
 
 
@@ -152,81 +149,6 @@ def test_problems_are_listed_in_the_validation_order() -> None:
 
 # -- results against SQL written by hand -----------------------------------------------------------
 
-NAMESPACES = ["payments", "支付服务", "checkout", None, "payments", "ระบบ", "payments", "checkout"]
-SEVERITIES = ["critical", "high", "info", "high", "low", "critical", "high"]
-CLUSTERS = ["prod-a", "prod-b", None, "prod-a", "dev"]
-ENVIRONMENTS = ["production", None, "staging", "production", "test", "production"]
-ACTIONS = ["restart_pod", "scale_deployment", "drain_node"]
-ALERTS = ["HighMemoryUsage", "ระบบ🔥ล่ม", "DiskPressure", "HighMemoryUsage"]
-STATUSES = ["completed", "failed", None, "completed", "pending", "completed", "rolled_back"]
-# minutes after BASE: hours 0..3 and 6 (4 and 5 empty), two days back, and one row far earlier
-MINUTES = [0, 5, 59, 60, 61, 130, 170, 180, 239, 360, 370, 419, -1440 * 2, -1440 * 2 + 7, -1440 * 9]
-
-
-@pytest.fixture(scope="module")
-def summary_db(pg_cluster: PgCluster) -> Iterator[str]:
-    """About 90 incidents whose every attribute cycles with a different period (nulls included)."""
-    with pg_cluster.fresh_database() as url:
-        with psycopg.connect(url, autocommit=True) as conn:
-            for i in range(90):
-                factories.incident(
-                    conn,
-                    minutes=MINUTES[i % len(MINUTES)] + (i // len(MINUTES)) * 0.5,
-                    namespace=NAMESPACES[i % len(NAMESPACES)],
-                    resource_name=f"app-{i % 5}",
-                    alert_severity=SEVERITIES[i % len(SEVERITIES)],
-                    cluster_name=CLUSTERS[i % len(CLUSTERS)],
-                    environment=ENVIRONMENTS[i % len(ENVIRONMENTS)],
-                    action_type=ACTIONS[i % len(ACTIONS)],
-                    alert_name=ALERTS[i % len(ALERTS)],
-                    execution_status=STATUSES[i % len(STATUSES)],
-                )
-        yield url
-
-
-COLUMN = {
-    "namespace": "r.namespace",
-    "severity": "t.alert_severity",
-    "cluster": "t.cluster_name",
-    "environment": "t.environment",
-    "action_type": "t.action_type",
-    "alert_name": "t.alert_name",
-    "status": "t.execution_status",
-}
-HAND_FROM = (
-    " FROM resource_action_traces t JOIN action_histories h ON h.id = t.action_history_id"
-    " JOIN resource_references r ON r.id = h.resource_id"
-)
-
-
-def hand_where(flt: dict[str, Any]) -> tuple[str, list[Any]]:
-    """The filters as plain SQL (lists as IN); time bounds as given."""
-    clauses, args = ["TRUE"], []
-    for name, value in flt.items():
-        if name == "since":
-            clauses.append("t.action_timestamp >= %s")
-            args.append(value)
-        elif name == "until":
-            clauses.append("t.action_timestamp < %s")
-            args.append(value)
-        elif isinstance(value, list):
-            clauses.append(f"{COLUMN[name]} IN ({', '.join(['%s'] * len(value))})")
-            args.extend(value)
-        else:
-            clauses.append(f"{COLUMN[name]} = %s")
-            args.append(value)
-    return " AND ".join(clauses), args
-
-
-def hand_groups(url: str, by: str, flt: dict[str, Any], limit: int) -> dict[str, Any]:
-    where, args = hand_where(flt)
-    with psycopg.connect(url) as conn:
-        counted = conn.execute(f"SELECT {COLUMN[by]}, count(*){HAND_FROM} WHERE {where} GROUP BY 1", args).fetchall()
-    ordered = sorted(counted, key=lambda row: (-row[1], row[0] is None, row[0] or ""))
-    total = sum(n for _, n in counted)
-    data = [{"key": key, "count": n} for key, n in ordered[:limit]]
-    return {"by": by, "data": data, "total": total, "other": total - sum(g["count"] for g in data)}
-
 
 def to_query(flt: dict[str, Any]) -> dict[str, str]:
     return {
@@ -288,23 +210,6 @@ def test_no_match_is_an_empty_summary(summary_db: str) -> None:
         "total": 0,
         "other": 0,
     }
-
-
-def hand_buckets(url: str, unit: str, flt: dict[str, Any], first: datetime, last: datetime) -> dict[str, Any]:
-    where, args = hand_where(flt)
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            f"SELECT date_trunc('{unit}', t.action_timestamp AT TIME ZONE 'UTC'), count(*){HAND_FROM}"
-            f" WHERE {where} GROUP BY 1",
-            args,
-        ).fetchall()
-    counts = dict(rows)
-    step = timedelta(hours=1) if unit == "hour" else timedelta(days=1)
-    data, moment = [], first
-    while moment <= last:
-        data.append({"key": moment.strftime("%Y-%m-%dT%H:%M:%SZ"), "count": counts.get(moment, 0)})
-        moment += step
-    return {"by": unit, "data": data, "total": sum(g["count"] for g in data), "other": 0}
 
 
 def test_hourly_buckets_are_all_present_with_empty_ones_zero(summary_db: str) -> None:

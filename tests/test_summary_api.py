@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from kds.cli.app import app
 from tests.inprocess import InProcessClient, serving_in_process
-from tests.test_summary import BASE, hand_buckets, hand_groups, summary_db  # noqa: F401  (the module's data set)
+from tests.summary_data import BASE, hand_buckets, hand_groups, summary_db_fixture  # noqa: F401  (the module's data set)
 
 PROBLEM = "https://api.kubernaut.io/problems/"
 ROUTE = "/api/v1/incidents/summary"
@@ -21,7 +21,7 @@ DIMENSIONS = "namespace, severity, cluster, environment, action_type, alert_name
 
 
 @pytest.fixture(scope="module")
-def client(summary_db: str) -> Iterator[InProcessClient]:  # noqa: F811
+def client(summary_db: str) -> Iterator[InProcessClient]:
     with serving_in_process(summary_db, pool_size=2) as served:
         yield served
 
@@ -47,7 +47,7 @@ def problem(response: httpx.Response, slug: str, instance: str = ROUTE) -> dict[
 )
 def test_summary_equals_the_hand_written_group_by(
     client: InProcessClient,
-    summary_db: str,  # noqa: F811
+    summary_db: str,
     params: dict[str, str],
     by: str,
     flt: dict[str, Any],
@@ -59,7 +59,7 @@ def test_summary_equals_the_hand_written_group_by(
     assert response.json() == hand_groups(summary_db, by, flt, limit)
 
 
-def test_hourly_buckets_over_http(client: InProcessClient, summary_db: str) -> None:  # noqa: F811
+def test_hourly_buckets_over_http(client: InProcessClient, summary_db: str) -> None:
     since, until = BASE - timedelta(hours=1), BASE + timedelta(hours=7)
     response = client.get(ROUTE, params={"by": "hour", "since": since.isoformat(), "until": until.isoformat()})
     expected = hand_buckets(
@@ -68,7 +68,7 @@ def test_hourly_buckets_over_http(client: InProcessClient, summary_db: str) -> N
     assert response.json() == expected and len(expected["data"]) == 9
 
 
-def test_the_cli_prints_the_api_document_byte_for_byte(client: InProcessClient, summary_db: str) -> None:  # noqa: F811
+def test_the_cli_prints_the_api_document_byte_for_byte(client: InProcessClient, summary_db: str) -> None:
     query = {"by": "namespace", "severity": "high,critical", "limit": "3"}
     api = client.get(ROUTE, params=query).content
     cli = CliRunner().invoke(
@@ -117,7 +117,7 @@ def test_summary_never_reaches_the_incident_id_route(client: InProcessClient) ->
     assert client.get("/api/v1/incidents/summary2").json()["type"] == PROBLEM + "invalid-id"
 
 
-def test_new_list_filters_over_http(client: InProcessClient, summary_db: str) -> None:  # noqa: F811
+def test_new_list_filters_over_http(client: InProcessClient, summary_db: str) -> None:
     listed = client.get(
         "/api/v1/incidents", params={"status": "failed,pending", "severity": "high,low", "limit": "1000"}
     )

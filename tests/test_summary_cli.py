@@ -17,7 +17,7 @@ from kds.cli.app import app
 from kds.cli.summary import bar
 from tests import factories
 from tests.pg import PgCluster
-from tests.test_summary import hand_groups, summary_db  # noqa: F401  (the module's data set, as a fixture)
+from tests.summary_data import hand_groups, summary_db_fixture  # noqa: F401  (the module's data set, as a fixture)
 
 runner = CliRunner()
 BASE = factories.BASE_TIME
@@ -79,7 +79,7 @@ def test_bars_are_proportional_to_the_eighth_of_a_character() -> None:
     assert bar(0, 5) == ""
 
 
-def test_json_is_the_api_document_and_csv_and_yaml_hold_the_same_groups(summary_db: str) -> None:  # noqa: F811
+def test_json_is_the_api_document_and_csv_and_yaml_hold_the_same_groups(summary_db: str) -> None:
     expected = hand_groups(summary_db, "severity", {"status": ["completed", "failed"]}, 3)
     code, out, err = summary(summary_db, "--by", "severity", "--status", "completed", "--status", "failed", "-l", "3",
                              "-o", "json")  # fmt: skip

@@ -6,6 +6,7 @@ import functools
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
@@ -33,6 +34,28 @@ DatabaseUrlOption = typer.Option(
     show_default=False,
 )
 
+# Remote mode (docs/remote.md): each also reads its KDS_* variable through the settings model.
+ServerUrlOption = typer.Option(
+    None,
+    "--server-url",
+    metavar="URL",
+    help="Ask this running kds serve instead of the database [env: KDS_SERVER_URL].",
+    show_default=False,
+)
+TokenFileOption = typer.Option(
+    None,
+    "--token-file",
+    metavar="FILE",
+    help="File holding the server's bearer token [env: KDS_SERVER_TOKEN_FILE; or the token in KDS_SERVER_TOKEN].",
+    show_default=False,
+)
+CaFileOption = typer.Option(
+    None,
+    "--ca-file",
+    metavar="FILE",
+    help="CA certificates for an https server, instead of the system's [env: KDS_SERVER_CA_FILE].",
+    show_default=False,
+)
 ReadDatabaseUrlOption = typer.Option(
     None,
     "--read-database-url",
@@ -72,6 +95,24 @@ def settings(**options: Any) -> Settings:
     from kds.settings import load_settings
 
     return load_settings(**options)
+
+
+def source_settings(
+    *,
+    database_url: str | None,
+    read_database_url: str | None,
+    server_url: str | None,
+    token_file: Path | None,
+    ca_file: Path | None,
+) -> Settings:
+    """The settings of a command that reads incidents from the database or a server (kds.cli.sources)."""
+    return settings(
+        database_url=database_url,
+        read_database_url=read_database_url,
+        server_url=server_url,
+        server_token_file=token_file,
+        server_ca_file=ca_file,
+    )
 
 
 def maintenance_timeout(config: Settings) -> float:

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 from kds.cli import filters, summary
-from kds.cli.common import DatabaseUrlOption, ReadDatabaseUrlOption, reports_errors, session, settings
+from kds.cli.common import (
+    CaFileOption,
+    DatabaseUrlOption,
+    ReadDatabaseUrlOption,
+    ServerUrlOption,
+    TokenFileOption,
+    reports_errors,
+    source_settings,
+)
 from kds.cli.present.formats import OutputFormat
 from kds.query.vocabulary import CLI_DEFAULT_LIMIT, LIMIT_RANGE
 
 if TYPE_CHECKING:
     from kds.cli.present.table import TableWriter
+    from kds.cli.sources import IncidentSource
 
 app = typer.Typer(help="Inspect incidents straight from the database.", no_args_is_help=True)
 
@@ -50,9 +60,12 @@ def list_incidents(
     no_headers: bool = typer.Option(False, "--no-headers", help="Omit table and csv headers."),
     database_url: str | None = DatabaseUrlOption,
     read_database_url: str | None = ReadDatabaseUrlOption,
+    server_url: str | None = ServerUrlOption,
+    token_file: Path | None = TokenFileOption,
+    ca_file: Path | None = CaFileOption,
 ) -> None:
     """List incidents, newest first."""
-    from kds.query import parse_incident_query
+    from kds.cli.sources import open_source
 
     params = filters.filter_params(
         namespace=namespace,
@@ -68,22 +81,29 @@ def list_incidents(
         offset=offset,
         cursor=cursor,
     )
-    config = settings(database_url=database_url, read_database_url=read_database_url)
-    query = parse_incident_query(
-        params, default_limit=CLI_DEFAULT_LIMIT, cursor_key=config.cursor_key, repeated_lists=True
+    config = source_settings(
+        database_url=database_url,
+        read_database_url=read_database_url,
+        server_url=server_url,
+        token_file=token_file,
+        ca_file=ca_file,
     )
-    if watch:
-        _check_watch(output, all_rows=all_rows, offset=offset, cursor=cursor)
-        from kds.cli.watching import watch as run_watch
-        from kds.query.watch import parse_interval
+    source = open_source(config)
+    try:
+        query = source.list_query(params)
+        if watch:
+            _check_watch(output, all_rows=all_rows, offset=offset, cursor=cursor)
+            from kds.cli.watching import watch as run_watch
+            from kds.query.watch import parse_interval
 
-        run_watch(config, query, output, headers=not no_headers, interval=parse_interval(interval))
-        return
-    with session(config, read_only=True, reads=True) as conn:
+            run_watch(source, query, output, headers=not no_headers, interval=parse_interval(interval))
+            return
         if all_rows:
-            count = _write_all(conn, query, output, headers=not no_headers)
+            count = _write_all(source, query, output, headers=not no_headers)
         else:
-            count = _write_page(conn, query, output, headers=not no_headers, cursor_key=config.cursor_key)
+            count = _write_page(source, query, output, headers=not no_headers)
+    finally:
+        source.close()
     if count == 0:
         print("no incidents found", file=sys.stderr)
 
@@ -115,14 +135,11 @@ def _table(output: OutputFormat, *, headers: bool, streaming: bool = False) -> T
     )
 
 
-def _write_page(conn: Any, query: Any, output: OutputFormat, *, headers: bool, cursor_key: bytes) -> int:
+def _write_page(source: IncidentSource, query: Any, output: OutputFormat, *, headers: bool) -> int:
     from kds.cli.present import machine
     from kds.cli.terminal import stdout_is_terminal
-    from kds.db.connection import database_errors
-    from kds.query.execute import fetch_page
 
-    with database_errors():
-        page = fetch_page(conn, query, cursor_key)
+    page = source.page(query)
     stdout = sys.stdout
     if output is OutputFormat.json:
         if stdout_is_terminal():
@@ -143,18 +160,16 @@ def _write_page(conn: Any, query: Any, output: OutputFormat, *, headers: bool, c
     return len(page.rows)
 
 
-def _write_all(conn: Any, query: Any, output: OutputFormat, *, headers: bool) -> int:
+def _write_all(source: IncidentSource, query: Any, output: OutputFormat, *, headers: bool) -> int:
     """Every matching row, streamed; a progress bar on stderr when the rows go to a file or a pipe."""
     from kds.cli.present import machine
     from kds.cli.present.progress import counted, progress_bars
     from kds.cli.terminal import stdout_is_terminal
-    from kds.db.connection import database_rows
-    from kds.query.execute import stream_incidents
 
     stdout = sys.stdout
     on_terminal = stdout_is_terminal()
     with progress_bars() as add_bar:
-        documents = database_rows(stream_incidents(conn, query))
+        documents = source.export(query)
         if not on_terminal:  # on a terminal the rows themselves show the progress
             documents = counted(documents, add_bar("exporting"))
         if output is OutputFormat.json:
@@ -178,22 +193,30 @@ def get_incident(
     output: OutputFormat = OutputOption,
     database_url: str | None = DatabaseUrlOption,
     read_database_url: str | None = ReadDatabaseUrlOption,
+    server_url: str | None = ServerUrlOption,
+    token_file: Path | None = TokenFileOption,
+    ca_file: Path | None = CaFileOption,
 ) -> None:
     """Show the incident ID with its detail fields (labels, annotations, parameters)."""
-    import orjson
-
     from kds.cli.present import machine
     from kds.cli.present.detail import render_detail
+    from kds.cli.sources import open_source
     from kds.cli.terminal import stdout_is_terminal
-    from kds.db.connection import database_errors
     from kds.query import parse_incident_id
-    from kds.query.execute import fetch_incident
 
+    config = source_settings(
+        database_url=database_url,
+        read_database_url=read_database_url,
+        server_url=server_url,
+        token_file=token_file,
+        ca_file=ca_file,
+    )
     wanted = parse_incident_id(incident_id)
-    config = settings(database_url=database_url, read_database_url=read_database_url)
-    with session(config, read_only=True, reads=True) as conn, database_errors():
-        document = fetch_incident(conn, wanted)
-    incident = orjson.loads(document)
+    source = open_source(config)
+    try:
+        incident = source.get(wanted)
+    finally:
+        source.close()
     if output in (OutputFormat.json, OutputFormat.ndjson):
         indent = output is OutputFormat.json and stdout_is_terminal()
         sys.stdout.write(machine.json_text(incident, indent=indent) + "\n")

@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 import typer
 
 from kds.cli import filters
-from kds.cli.common import DatabaseUrlOption, ReadDatabaseUrlOption, reports_errors, session, settings
+from kds.cli.common import (
+    CaFileOption,
+    DatabaseUrlOption,
+    ReadDatabaseUrlOption,
+    ServerUrlOption,
+    TokenFileOption,
+    reports_errors,
+    source_settings,
+)
 from kds.query.vocabulary import LIMIT_RANGE, SUMMARY_DEFAULT_LIMIT
 
 if TYPE_CHECKING:
@@ -60,11 +69,13 @@ def summarize_incidents(
     output: SummaryFormat = typer.Option(SummaryFormat.table, "-o", "--output", help="table, json, yaml or csv."),
     database_url: str | None = DatabaseUrlOption,
     read_database_url: str | None = ReadDatabaseUrlOption,
+    server_url: str | None = ServerUrlOption,
+    token_file: Path | None = TokenFileOption,
+    ca_file: Path | None = CaFileOption,
 ) -> None:
     """Count incidents per group (largest first) or per UTC hour/day (oldest first, empty ones included)."""
-    from kds.db.connection import database_errors
+    from kds.cli.sources import open_source
     from kds.query.summary import parse_summary_query
-    from kds.query.summary_sql import fetch_summary
 
     params = filters.filter_params(
         by=by,
@@ -80,9 +91,18 @@ def summarize_incidents(
         limit=limit,
     )
     query = parse_summary_query(params, repeated_lists=True)
-    config = settings(database_url=database_url, read_database_url=read_database_url)
-    with session(config, read_only=True, reads=True) as conn, database_errors():
-        summary = fetch_summary(conn, query)
+    config = source_settings(
+        database_url=database_url,
+        read_database_url=read_database_url,
+        server_url=server_url,
+        token_file=token_file,
+        ca_file=ca_file,
+    )
+    source = open_source(config)
+    try:
+        summary = source.summary(query)
+    finally:
+        source.close()
     write_summary(summary, output, out=sys.stdout)
     if summary.total == 0:
         print("no incidents found", file=sys.stderr)

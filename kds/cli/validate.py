@@ -111,7 +111,16 @@ def validate_infra(
         "--server-token",
         metavar="TOKEN",
         envvar="KDS_SERVER_TOKEN",
-        help="Bearer token with metrics:read, when the server has authentication on.",
+        help="Bearer token with metrics:read, when the server has authentication on; prefer KDS_SERVER_TOKEN or "
+        "--token-file (an option value shows in ps).",
+        show_default=False,
+    ),
+    token_file: Path | None = typer.Option(
+        None,
+        "--token-file",
+        envvar="KDS_SERVER_TOKEN_FILE",
+        metavar="FILE",
+        help="File holding the bearer token; wins over --server-token and KDS_SERVER_TOKEN.",
         show_default=False,
     ),
 ) -> None:
@@ -144,7 +153,7 @@ def validate_infra(
         },
         max_lag=lag_limit,
         server_url=server_url,
-        server_token=server_token,
+        server_token=_server_token(server_token, token_file),
     )
     if any(check.needs_database or check.opens_connection or check.uses_database_url for check in checks):
         _locate_database(context, database_url)
@@ -169,3 +178,12 @@ def validate_infra(
         except OSError as error:
             raise ConfigurationError.of("--junit", junit, f"cannot write ({error.strerror})") from None
     raise typer.Exit(present.exit_code(outcomes, strict=strict))
+
+
+def _server_token(token: str | None, token_file: Path | None) -> str | None:
+    """The same rule as the remote CLI (docs/remote.md): a token file wins over a token value."""
+    if token_file is None:
+        return token
+    from kds.remote.credentials import read_token_file
+
+    return read_token_file(token_file)

@@ -1,7 +1,8 @@
 """``kds incidents list --watch``: the first page, then new incidents as they commit.
 
-A thin adapter over :mod:`kds.query.watch` (docs/terminal.md, "Watch"): it picks the writer of
-the output format, reports a lost database once on stderr and ends quietly (exit 0) on Ctrl-C or
+A thin adapter over the source's watch (:mod:`kds.query.watch` on the database, the server's watch
+stream in remote mode; docs/terminal.md, "Watch", docs/remote.md): it picks the writer of the output
+format, reports a lost database or server once on stderr and ends quietly (exit 0) on Ctrl-C or
 SIGTERM.
 """
 
@@ -16,12 +17,11 @@ from typing import TYPE_CHECKING, Any
 from kds.cli.present.formats import OutputFormat
 
 if TYPE_CHECKING:
-    import psycopg
-
+    from kds.cli.sources import IncidentSource
     from kds.query.models import IncidentQuery
-    from kds.settings import Settings
 
-LOST_NOTICE = "kds: lost the database connection; retrying (the watch resumes where it stopped)"
+LOST = "kds: lost {what}; retrying (the watch resumes where it stopped)"
+LOST_NOTICE = LOST.format(what="the database connection")
 
 
 def _stop(_signum: int, _frame: FrameType | None) -> None:
@@ -51,33 +51,14 @@ def _writer(output: OutputFormat, *, headers: bool) -> Callable[[list[Any]], int
     return lambda documents: table.write(machine.parsed(documents))
 
 
-def watch(config: Settings, query: IncidentQuery, output: OutputFormat, *, headers: bool, interval: float) -> None:
+def watch(
+    source: IncidentSource, query: IncidentQuery, output: OutputFormat, *, headers: bool, interval: float
+) -> None:
     """Print the watch until Ctrl-C or SIGTERM."""
-    from kds.cli.common import transaction_setup
-    from kds.db.connection import connect
-    from kds.db.source import resolve
-    from kds.query.watch import Watch
-    from kds.query.watch_loop import follow
-
-    url = resolve(config).url
-
-    def open_connection() -> psycopg.Connection:
-        return connect(
-            url,
-            application_name="kds-cli",
-            statement_timeout=config.statement_timeout,
-            connect_timeout=config.connect_timeout,
-            read_only=True,
-            autocommit=True,
-            pooler=config.database_pooler,
-        )
-
     write = _writer(output, headers=headers)
     previous = signal.signal(signal.SIGTERM, _stop)
     try:
-        setup = transaction_setup(config, config.statement_timeout)
-        polls = follow(Watch(query), open_connection, interval=interval, on_lost=_report_lost, setup=setup)
-        for documents in polls:
+        for documents in source.watch(query, interval=interval, on_lost=_report_lost):
             write(documents)
             sys.stdout.flush()
     except KeyboardInterrupt:
@@ -86,5 +67,5 @@ def watch(config: Settings, query: IncidentQuery, output: OutputFormat, *, heade
         signal.signal(signal.SIGTERM, previous)
 
 
-def _report_lost() -> None:
-    print(LOST_NOTICE, file=sys.stderr, flush=True)
+def _report_lost(what: str) -> None:
+    print(LOST.format(what=what), file=sys.stderr, flush=True)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from psycopg import sql
 
+from kds.db.policy import may_prepare
 from kds.query.statements import Shape, Statement, conditions, filter_shape_and_params, rendered, where
 from kds.query.summary import BUCKET_STEP, Summary, SummaryGroup, SummaryQuery
 from kds.query.vocabulary import FILTER_COLUMNS
@@ -94,7 +95,7 @@ def fetch_summary(conn: psycopg.Connection, query: SummaryQuery) -> Summary:
 
 async def afetch_summary(conn: psycopg.AsyncConnection, query: SummaryQuery) -> Summary:
     statement = summary_statement(query)
-    cur = await conn.execute(statement.query, statement.params, prepare=True)
+    cur = await conn.execute(statement.query, statement.params, prepare=may_prepare(conn))
     return assemble_summary(query, await cur.fetchall())
 
 

@@ -14,6 +14,7 @@ from urllib.parse import unquote
 from kds.query import IncidentQuery, parse_incident_id, parse_incident_query
 from kds.query.execute import afetch_incident, afetch_page, astream_incidents
 from kds.query.vocabulary import API_DEFAULT_LIMIT
+from kds.server.api import watch
 from kds.server.api.responses import NDJSON, json_bytes
 from kds.server.http import metrics, request_ids
 from kds.server.http.logs import event
@@ -40,9 +41,12 @@ def wants_ndjson(request: Request) -> bool:
 
 async def list_incidents(request: Request) -> HTTPResponse | None:
     state = worker_state(request.app)
-    query = parse_incident_query(
-        query_parameters(request), default_limit=API_DEFAULT_LIMIT, cursor_key=state.cursor_key
-    )
+    parameters = query_parameters(request)
+    if watch.is_watch(parameters):
+        await watch.watch_incidents(request, parameters)
+        return None
+    parameters.pop("watch", None)  # watch=false: an ordinary list
+    query = parse_incident_query(parameters, default_limit=API_DEFAULT_LIMIT, cursor_key=state.cursor_key)
     if wants_ndjson(request):
         await stream_incidents(request, query)
         return None

@@ -24,12 +24,14 @@ from kds.server.api.schemas import (
     QUERY_TIMEOUT,
     RETRY_AFTER,
     UNAVAILABLE,
+    WATCH_EVENT,
     incident_id_parameter,
     json_response,
     problem_response,
     query_parameters,
     ref,
     summary_parameters,
+    watch_parameters,
 )
 from kds.server.http.observe import Handler, instrumented
 
@@ -65,19 +67,25 @@ _RECORD = {"application/json": {"schema": ref("NotificationRecord")}}
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/incidents", incidents.list_incidents, INCIDENTS_READ, {
         "operationId": "listIncidents",
-        "summary": "List incidents, newest first (offset or keyset paging, or an NDJSON export).",
-        "parameters": query_parameters(),
+        "summary": "List incidents, newest first (offset or keyset paging, an NDJSON export, or a watch).",
+        "parameters": [*query_parameters(), *watch_parameters()],
         "responses": {
             "200": {
                 "description": "A page of incidents, or with `Accept: application/x-ndjson` every "
-                "matching incident, one JSON object per line (limit and offset ignored).",
+                "matching incident, one JSON object per line (limit and offset ignored). With `watch=true`: "
+                "an NDJSON stream of watch events (incidents, and bookmarks after the first page, after "
+                "each batch, after ~10 s of silence and at the end).",
                 "content": {
                     "application/json": {"schema": ref("IncidentList")},
-                    "application/x-ndjson": {"schema": ref("Incident")},
+                    "application/x-ndjson": {"schema": {"oneOf": [ref("Incident"), WATCH_EVENT]}},
                 },
             },
             "400": INVALID_QUERY,
-            "503": UNAVAILABLE,
+            "503": problem_response(
+                "Database unreachable, pool exhausted, shutting down, or (with `watch=true`) KDS_MAX_WATCHES "
+                "streams already open on this worker (`service-unavailable`, with Retry-After).",
+                **{"Retry-After": RETRY_AFTER},
+            ),
             "504": QUERY_TIMEOUT,
         },
     }),

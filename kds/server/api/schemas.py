@@ -177,6 +177,53 @@ def _empty_means_absent(parameters: list[Json]) -> list[Json]:
     return parameters
 
 
+def watch_parameters() -> list[Json]:
+    """``watch``, ``resume`` and ``interval`` of the watch stream (docs/remote.md, "The watch stream")."""
+    parameters: list[Json] = [
+        {
+            "name": "watch",
+            "in": "query",
+            "description": "`true`: the newest `limit` matches, then every newly committed match, as an NDJSON "
+            "stream of watch events (`application/x-ndjson`) that ends only when the server drains.",
+            "schema": {"type": "boolean", "default": False},
+        },
+        {
+            "name": "resume",
+            "in": "query",
+            "description": "With `watch=true`: the `resume` token of a bookmark; the stream continues right after "
+            "it, with the same filters (`invalid-cursor` otherwise).",
+            "schema": {"type": "string"},
+        },
+        {
+            "name": "interval",
+            "in": "query",
+            "description": "With `watch=true`: how often the server looks for new incidents (`2s` by default, "
+            "at least `200ms`).",
+            "schema": {"type": "string", "examples": ["2s", "500ms"]},
+        },
+    ]
+    for parameter in parameters:
+        parameter["allowEmptyValue"] = True
+    return parameters
+
+
+WATCH_EVENT: Json = {
+    "description": "A watch event: an incident, or a bookmark to resume after.",
+    "oneOf": [
+        {
+            "type": "object",
+            "properties": {"type": {"const": "incident"}, "incident": ref("Incident")},
+            "required": ["type", "incident"],
+        },
+        {
+            "type": "object",
+            "properties": {"type": {"const": "bookmark"}, "resume": {"type": "string"}},
+            "required": ["type", "resume"],
+        },
+    ],
+}
+
+
 def incident_id_parameter() -> Json:
     return {
         "name": "id",

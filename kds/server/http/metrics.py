@@ -58,6 +58,11 @@ WRITE_DURATION = Histogram(
 VALIDATION_FAILURES = Counter(
     "datastorage_validation_failures_total", "Rejected inputs by field and reason (slug).", ["field", "reason"]
 )
+OPEN_WATCHES = Gauge(
+    "datastorage_open_watches",
+    "Open watch streams (GET /api/v1/incidents?watch=true), summed over live workers.",
+    multiprocess_mode="livesum",
+)
 POOL_CONNECTIONS = Gauge(
     "datastorage_db_pool_connections",
     "Database pool connections by pool (primary, read) and state (summed over live workers).",
