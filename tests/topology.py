@@ -63,20 +63,13 @@ class _RunsAsServerUser:
             shutil.chown(path, self.system_user)
 
 
-class Primary(_RunsAsServerUser):
-    """An embedded PostgreSQL on a unix socket and on ``127.0.0.1:<port>``."""
+class _PostgresOnLoopback(_RunsAsServerUser):
+    """A PostgreSQL data directory served on ``127.0.0.1:<port>`` (and a unix socket in ``socket_dir``)."""
 
-    def __init__(self, base_dir: Path) -> None:
-        base_dir.mkdir(parents=True, exist_ok=True)
-        base_dir.chmod(0o777)  # the server user writes the replica and pooler directories beside it
-        self.server = StandaloneServer(base_dir / "primary")
-        self.data_dir = self.server.data_dir
-        self.bin_path = self.server.bin_path
-        self.system_user = self.server.system_user
-        self.socket_dir = self.server.socket_dir
-        self.port = free_port()
-        self._pg_ctl("stop", "-m", "fast")
-        self.start()
+    bin_path: Path
+    data_dir: Path
+    socket_dir: Path
+    port: int
 
     def _pg_ctl(self, *args: str) -> None:
         subprocess.run(
@@ -100,6 +93,22 @@ class Primary(_RunsAsServerUser):
     def url(self, dbname: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
 
+
+class Primary(_PostgresOnLoopback):
+    """An embedded PostgreSQL on a unix socket and on ``127.0.0.1:<port>``."""
+
+    def __init__(self, base_dir: Path) -> None:
+        base_dir.mkdir(parents=True, exist_ok=True)
+        base_dir.chmod(0o777)  # the server user writes the replica and pooler directories beside it
+        self.server = StandaloneServer(base_dir / "primary")
+        self.data_dir = self.server.data_dir
+        self.bin_path = self.server.bin_path
+        self.system_user = self.server.system_user
+        self.socket_dir = self.server.socket_dir
+        self.port = free_port()
+        self._pg_ctl("stop", "-m", "fast")
+        self.start()
+
     def migrated_database(self) -> str:
         """A new database with kds's schema; returns its name."""
         from kds.db import migrate
@@ -116,7 +125,7 @@ class Primary(_RunsAsServerUser):
             self.stop()
 
 
-class Replica(_RunsAsServerUser):
+class Replica(_PostgresOnLoopback):
     """A hot standby streaming from ``primary`` (``pg_basebackup -R``), on its own port."""
 
     def __init__(self, primary: Primary, data_dir: Path) -> None:
@@ -124,6 +133,7 @@ class Replica(_RunsAsServerUser):
         self.bin_path = primary.bin_path
         self.system_user = primary.system_user
         self.data_dir = data_dir
+        self.socket_dir = data_dir
         self.port = free_port()
         subprocess.run(
             self._as_user(
@@ -137,24 +147,6 @@ class Replica(_RunsAsServerUser):
             capture_output=True,
         )  # fmt: skip
         self.start()
-
-    def _pg_ctl(self, *args: str) -> None:
-        subprocess.run(
-            self._as_user([str(self.bin_path / "pg_ctl"), "-w", "-D", str(self.data_dir), *args]),
-            check=True,
-            capture_output=True,
-        )
-
-    def start(self) -> None:
-        self._pg_ctl(
-            "-o", f'-h 127.0.0.1 -p {self.port} -k {self.data_dir}', "-l", str(self.data_dir / "log"), "start"
-        )  # fmt: skip
-
-    def stop(self) -> None:
-        self._pg_ctl("stop", "-m", "fast")
-
-    def url(self, dbname: str = "postgres") -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
 
     def wait_for_replay(self, deadline: float = 30.0) -> None:
         """Poll until the replica has replayed everything the primary has written so far."""
