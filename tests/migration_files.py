@@ -8,6 +8,16 @@ import pytest
 
 from kds.db import migrate
 
+# Every migration kds ships, in order: what a fresh database records as applied (written out, not read
+# from kds/db/migrations, so that a new or renamed file fails the tests that name them).
+SHIPPED = [
+    "0001_base_schema",
+    "0002_incident_indexes",
+    "0003_status_index",
+    "0004_severity_history_index",
+    "0005_pooled_prepare",
+]
+
 
 def editable_migrations(directory: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Copy the shipped migrations into ``directory`` and point :mod:`kds.db.migrate` at the copy."""

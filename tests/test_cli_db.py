@@ -4,6 +4,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kds.cli.app import app
+from tests.migration_files import SHIPPED
 
 runner = CliRunner()
 
@@ -11,17 +12,14 @@ runner = CliRunner()
 def test_migrate_then_status(empty_database_url: str) -> None:
     result = runner.invoke(app, ["db", "migrate", "--database-url", empty_database_url])
     assert result.exit_code == 0, result.stderr
-    assert (
-        result.stdout == "applied 0001_base_schema\napplied 0002_incident_indexes\napplied 0003_status_index\n"
-        "applied 0004_severity_history_index\n"
-    )
+    assert result.stdout == "".join(f"applied {name}\n" for name in SHIPPED)
     again = runner.invoke(app, ["db", "migrate", "--database-url", empty_database_url])
     assert (again.exit_code, again.stdout) == (0, "")
     assert "up to date" in again.stderr
     status = runner.invoke(app, ["db", "status", "-o", "json", "--database-url", empty_database_url])
     assert status.exit_code == 0
     assert orjson.loads(status.stdout) == {
-        "applied": ["0001_base_schema", "0002_incident_indexes", "0003_status_index", "0004_severity_history_index"],
+        "applied": SHIPPED,
         "pending": [],
     }
 
@@ -32,7 +30,7 @@ def test_status_reads_the_environment(empty_database_url: str, monkeypatch: pyte
     assert status.exit_code == 0
     assert orjson.loads(status.stdout) == {
         "applied": [],
-        "pending": ["0001_base_schema", "0002_incident_indexes", "0003_status_index", "0004_severity_history_index"],
+        "pending": SHIPPED,
     }
 
 

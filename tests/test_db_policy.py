@@ -12,6 +12,7 @@ def test_direct_connection_sends_options_and_prepares() -> None:
     policy = ConnectionPolicy("kds-cli", 2.5, connect_timeout=3, read_only=True)
     assert policy.kwargs() == {
         "application_name": "kds-cli",
+        "client_encoding": "utf8",
         "connect_timeout": 3,
         "options": "-c statement_timeout=2500 -c default_transaction_read_only=on",
     }
@@ -20,7 +21,12 @@ def test_direct_connection_sends_options_and_prepares() -> None:
 
 def test_pooled_connection_moves_settings_into_each_transaction() -> None:
     policy = ConnectionPolicy("kds-serve", 5, pooler="pgbouncer")
-    assert policy.kwargs() == {"application_name": "kds-serve", "connect_timeout": 5, "prepare_threshold": None}
+    assert policy.kwargs() == {
+        "application_name": "kds-serve",
+        "client_encoding": "utf8",
+        "connect_timeout": 5,
+        "prepare_threshold": None,
+    }
     setup = policy.transaction_setup()
     assert setup is not None
     assert setup.as_string() == "SELECT set_config('statement_timeout', '5000', true)"

@@ -13,6 +13,7 @@ import orjson
 import psycopg
 import pytest
 
+from tests.migration_files import SHIPPED
 from tests.pg import stop_embedded
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +45,7 @@ def test_embedded_default_starts_migrates_seeds_once_and_is_reused(
     first = run_kds("db", "status", "-o", "json", env=env)
     assert first.returncode == 0, first.stderr
     assert orjson.loads(first.stdout) == {
-        "applied": ["0001_base_schema", "0002_incident_indexes", "0003_status_index", "0004_severity_history_index"],
+        "applied": SHIPPED,
         "pending": [],
     }
     assert first.stderr.count("\n") == 1
@@ -166,12 +167,7 @@ def test_a_second_user_runs_the_embedded_default_where_another_users_lock_file_i
         result = as_user(other_user, sys.executable, "-m", "kds", "db", "status", "-o", "json", env=env)
         assert result.returncode == 0, result.stderr
         assert orjson.loads(result.stdout) == {
-            "applied": [
-                "0001_base_schema",
-                "0002_incident_indexes",
-                "0003_status_index",
-                "0004_severity_history_index",
-            ],
+            "applied": SHIPPED,
             "pending": [],
         }
         assert result.stderr.startswith(NOTICE.format(dir=data_dir) + " (created with demo data);")

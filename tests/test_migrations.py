@@ -7,7 +7,7 @@ import pytest
 from kds.db import migrate
 from kds.db.schema import INDEXES, TABLES
 from tests.legacy_schema import LEGACY_SCHEMA, insert_incident
-from tests.migration_files import edit, editable_migrations
+from tests.migration_files import SHIPPED, edit, editable_migrations
 
 COLUMNS_SQL = """
 SELECT table_name, column_name, data_type, character_maximum_length, numeric_precision,
@@ -35,12 +35,7 @@ def expected_catalogue() -> dict[str, list[tuple]]:
 
 def test_migrate_creates_exactly_the_spec_schema(empty_database_url: str) -> None:
     with psycopg.connect(empty_database_url, autocommit=True) as conn:
-        assert migrate.migrate(conn) == [
-            "0001_base_schema",
-            "0002_incident_indexes",
-            "0003_status_index",
-            "0004_severity_history_index",
-        ]
+        assert migrate.migrate(conn) == SHIPPED
         assert catalogue(conn) == expected_catalogue()
         kind = conn.execute("SELECT c.relkind FROM pg_class c WHERE c.relname = 'resource_action_traces'").fetchone()[0]
         assert kind == "p"
@@ -70,7 +65,7 @@ def test_migrate_twice_is_a_no_op(empty_database_url: str) -> None:
         assert migrate.migrate(conn) == []
         assert conn.execute("SELECT version, applied_at FROM kds_schema_migrations ORDER BY 1").fetchall() == recorded
         assert migrate.status(conn) == migrate.MigrationStatus(
-            applied=["0001_base_schema", "0002_incident_indexes", "0003_status_index", "0004_severity_history_index"],
+            applied=SHIPPED,
             pending=[],
         )
 
@@ -79,7 +74,7 @@ def test_status_of_an_unmigrated_database(empty_database_url: str) -> None:
     with psycopg.connect(empty_database_url, autocommit=True) as conn:
         assert migrate.status(conn) == migrate.MigrationStatus(
             applied=[],
-            pending=["0001_base_schema", "0002_incident_indexes", "0003_status_index", "0004_severity_history_index"],
+            pending=SHIPPED,
         )
 
 
@@ -101,12 +96,7 @@ def test_migrate_an_existing_deployment_without_loss(empty_database_url: str) ->
     with psycopg.connect(empty_database_url, autocommit=True) as conn:
         conn.execute(LEGACY_SCHEMA)
         trace_id = insert_incident(conn, datetime(2026, 11, 15, tzinfo=UTC))
-        assert migrate.migrate(conn) == [
-            "0001_base_schema",
-            "0002_incident_indexes",
-            "0003_status_index",
-            "0004_severity_history_index",
-        ]
+        assert migrate.migrate(conn) == SHIPPED
         row = conn.execute(
             "SELECT rat.alert_name, rat.rollback_action_id, rr.owner_team, ah.max_actions"
             " FROM resource_action_traces rat JOIN action_histories ah ON ah.id = rat.action_history_id"
@@ -143,12 +133,7 @@ def test_concurrent_migrations_apply_once(empty_database_url: str) -> None:
     with ThreadPoolExecutor(3) as pool:
         results = list(pool.map(lambda _: run(), range(3)))
     # Each migration is applied by exactly one of the runners (which one may differ per migration).
-    assert sorted(m for applied in results for m in applied) == [
-        "0001_base_schema",
-        "0002_incident_indexes",
-        "0003_status_index",
-        "0004_severity_history_index",
-    ]
+    assert sorted(m for applied in results for m in applied) == SHIPPED
 
 
 CHANGED_DETAIL = (
@@ -172,7 +157,7 @@ def test_migrate_refuses_an_applied_migration_whose_file_changed(
     assert (result.exit_code, result.stdout, result.stderr) == (1, "", f"migration-changed: {detail}\n")
     with psycopg.connect(database_url) as conn:  # nothing applied, not even the new migration
         assert conn.execute("SELECT to_regclass('kds_not_applied')").fetchone() == (None,)
-        assert migrate.applied_versions(conn) == ["0001", "0002", "0003", "0004"]
+        assert migrate.applied_versions(conn) == [name[:4] for name in SHIPPED]
         assert [m.filename for m in migrate.changed_migrations(conn)] == ["0001_base_schema.sql"]
 
 

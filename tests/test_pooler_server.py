@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from psycopg import sql
 
 from tests.pooled import PROBLEM, assert_problem, namespace_totals, newest_ids, serve_pooled
 from tests.serving import wait_for
@@ -60,6 +61,40 @@ def test_serve_through_pgbouncer_many_clients_same_statements(topology_database:
     assert failures == []
     assert counts == Counter({200: 16 * 50})
     assert names == [("kds-serve",)]
+
+
+def test_pooled_statements_are_prepared_once_per_server_connection(
+    topology_database: TopologyDatabase, pgbouncer: PgBouncer, tmp_path: Path
+) -> None:
+    """200 pages through PgBouncer: kds_prepare ran at most once per server connection (kds.db.prepared)."""
+    db = topology_database
+    with psycopg.connect(db.direct_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER DATABASE {} SET track_functions = 'pl'").format(sql.Identifier(db.name)))
+    totals = namespace_totals(db.direct_url)
+    namespaces = sorted(totals)
+    with serve_pooled(db, tmp_path, "--pool-size", "4") as server, httpx.Client(base_url=server.base_url) as http:
+        for number in range(200):
+            namespace = namespaces[number % len(namespaces)]
+            response = http.get("/api/v1/incidents", params={"namespace": namespace, "limit": "5"}, timeout=30)
+            assert response.status_code == 200, response.text
+            assert response.json()["pagination"]["total"] == totals[namespace]
+        with psycopg.connect(db.direct_url, autocommit=True) as conn:
+            servers = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND application_name = 'kds-serve' AND backend_type = 'client backend'"
+            ).fetchone()[0]
+    # closing PgBouncer's server connections makes their backends report their function statistics
+    with psycopg.connect(pgbouncer.url("pgbouncer"), autocommit=True) as admin:
+        admin.execute(sql.SQL("KILL {}").format(sql.Identifier(db.name)))
+    with psycopg.connect(db.direct_url, autocommit=True) as conn:
+        calls = wait_for(
+            lambda: conn.execute(
+                "SELECT sum(calls) FROM pg_stat_user_functions WHERE funcname = 'kds_prepare'"
+            ).fetchone()[0],
+            timeout=30,
+        )
+    assert 1 <= servers <= 10
+    assert 1 <= calls <= servers
 
 
 def test_serve_audit_write_through_pgbouncer(topology_database: TopologyDatabase, tmp_path: Path) -> None:

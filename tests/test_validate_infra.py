@@ -28,7 +28,7 @@ from kds.cli.app import app
 from kds.db import migrate
 from kds.db.schema import INDEXES
 from tests.legacy_schema import LEGACY_SCHEMA, insert_incident
-from tests.migration_files import edit, editable_migrations
+from tests.migration_files import SHIPPED, edit, editable_migrations
 from tests.pg import PgCluster
 
 runner = CliRunner()
@@ -93,7 +93,7 @@ def test_migrated_database_passes_every_check(database_url: str) -> None:
     assert statuses(checks) == all_pass_but()
     assert checks["database-connection"]["message"].startswith("connected to ")
     assert "(PostgreSQL " in checks["database-connection"]["message"]
-    assert checks["schema-version"]["message"] == "all 4 migrations applied (latest 0004_severity_history_index)"
+    assert checks["schema-version"]["message"] == f"all {len(SHIPPED)} migrations applied (latest {SHIPPED[-1]})"
     assert checks["required-tables"]["message"] == (
         "all 4 tables present: resource_references, action_histories, resource_action_traces, notification_audit"
     )
@@ -378,6 +378,23 @@ def test_role_without_insert_on_the_audit_table(reader_url: tuple[str, str]) -> 
     )
 
 
+def test_role_that_may_not_prepare_behind_a_pooler(
+    reader_url: tuple[str, str], db: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, role = reader_url
+    db.execute("REVOKE EXECUTE ON FUNCTION kds_prepare(text, text) FROM PUBLIC")
+    assert validate(url, "--only", "privileges")[1]["privileges"]["message"].startswith(f"role {role} lacks INSERT")
+    monkeypatch.setenv("KDS_DATABASE_POOLER", "pgbouncer")
+    result, checks = validate(url, "--only", "privileges")
+    assert result.exit_code == 1
+    assert checks["privileges"]["message"] == (
+        f"role {role} lacks INSERT on notification_audit, USAGE on sequence public.notification_audit_id_seq "
+        "(needed to insert into notification_audit), "
+        "EXECUTE on function kds_prepare(text, text) (needed behind a pooler)"
+    )
+    assert checks["privileges"]["fix"].endswith(f"; GRANT EXECUTE ON FUNCTION kds_prepare(text, text) TO {role}")
+
+
 # ------------------------------------------------------------------------------------------------
 # configuration
 
@@ -451,10 +468,7 @@ def test_existing_deployment_is_judged_correctly(empty_database_url: str) -> Non
         result, checks = validate(empty_database_url)
         assert result.exit_code == 1
         assert statuses(checks) == all_pass_but(schema_version="fail", required_tables="fail", required_indexes="warn")
-        assert checks["schema-version"]["message"] == (
-            "4 pending migration(s): 0001_base_schema, 0002_incident_indexes, 0003_status_index, "
-            "0004_severity_history_index"
-        )
+        assert checks["schema-version"]["message"] == f"{len(SHIPPED)} pending migration(s): {', '.join(SHIPPED)}"
         assert checks["required-tables"]["message"] == "missing table(s): notification_audit (schema public)"
         assert checks["required-columns"]["message"] == (
             "all 41 columns present with compatible types; not checked (table missing, see required-tables): "
@@ -469,12 +483,7 @@ def test_existing_deployment_is_judged_correctly(empty_database_url: str) -> Non
         assert f"resource_action_traces_y{now:%Y}m{now:%m}; next month" in message
         assert message.endswith("; no DEFAULT partition")
 
-        assert migrate.migrate(conn) == [
-            "0001_base_schema",
-            "0002_incident_indexes",
-            "0003_status_index",
-            "0004_severity_history_index",
-        ]
+        assert migrate.migrate(conn) == SHIPPED
         result, checks = validate(empty_database_url)
         assert result.exit_code == 0
         assert statuses(checks) == all_pass_but()

@@ -84,7 +84,7 @@ def differences(stored: dict[str, Any], notification: NotificationRequest) -> li
 
 
 async def _attempt(
-    conn: psycopg.AsyncConnection, notification: NotificationRequest, setup: sql.Composed | None
+    conn: psycopg.AsyncConnection, notification: NotificationRequest, setup: sql.SQL | None
 ) -> Outcome | None:
     params = notification.model_dump(include=set(WRITE_COLUMNS))
     async with conn.transaction():
@@ -116,7 +116,7 @@ def _transient(exc: BaseException) -> bool:
 
 
 async def store_notification(
-    conn: psycopg.AsyncConnection, notification: NotificationRequest, *, setup: sql.Composed | None = None
+    conn: psycopg.AsyncConnection, notification: NotificationRequest, *, setup: sql.SQL | None = None
 ) -> Outcome:
     """:func:`record_notification` on one connection, with driver exceptions left untranslated.
 

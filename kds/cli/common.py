@@ -123,7 +123,7 @@ def maintenance_timeout(config: Settings) -> float:
     return config.statement_timeout if "statement_timeout" in config.model_fields_set else 0.0
 
 
-def transaction_setup(config: Settings, statement_timeout: float) -> sql.Composed | None:
+def transaction_setup(config: Settings, statement_timeout: float) -> sql.SQL | None:
     """What starts each transaction of a command that manages its own transactions (``kds db``).
 
     ``None`` on a direct connection (the session carries the settings); behind a pooler the statement

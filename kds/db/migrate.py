@@ -137,9 +137,7 @@ def status(conn: psycopg.Connection) -> MigrationStatus:
 Progress = Callable[[str, int, int], None]
 
 
-def migrate(
-    conn: psycopg.Connection, *, setup: sql.Composed | None = None, progress: Progress | None = None
-) -> list[str]:
+def migrate(conn: psycopg.Connection, *, setup: sql.SQL | None = None, progress: Progress | None = None) -> list[str]:
     """Apply every pending migration, each in its own transaction; return the ids applied.
 
     Concurrent callers serialise on a transaction-scoped advisory lock, so two processes starting at

@@ -52,6 +52,8 @@ class ConnectionPolicy:
         """Keyword arguments for ``psycopg.connect`` (and a pool's ``kwargs``)."""
         kwargs: dict[str, Any] = {
             "application_name": self.application_name,
+            # documents leave the server as UTF-8 bytes, whatever the database's encoding (kds.query.execute)
+            "client_encoding": "utf8",
             "connect_timeout": max(1, round(self.connect_timeout)),
         }
         if self.pooled:
@@ -67,7 +69,7 @@ class ConnectionPolicy:
     def _timeout_ms(self) -> int:
         return int(self.statement_timeout * 1000)
 
-    def transaction_setup(self) -> sql.Composed | None:
+    def transaction_setup(self) -> sql.SQL | None:
         """The statement that starts every transaction behind a pooler; ``None`` on a direct connection."""
         if not self.pooled:
             return None
@@ -78,7 +80,8 @@ class ConnectionPolicy:
         ]
         if self.read_only:
             settings.append(sql.SQL("set_config('transaction_read_only', 'on', true)"))
-        return sql.SQL("SELECT {}").format(sql.SQL(", ").join(settings))
+        # rendered once: the statement is sent with every transaction
+        return sql.SQL(sql.SQL("SELECT {}").format(sql.SQL(", ").join(settings)).as_string(None))
 
     def configure(self, conn: psycopg.Connection | psycopg.AsyncConnection) -> None:
         """Per-connection attributes that cost no round trip: read-only transactions (``BEGIN READ ONLY``)."""
@@ -99,7 +102,7 @@ def apply_transaction_settings(conn: psycopg.Connection, policy: ConnectionPolic
 
 
 @contextmanager
-def transaction(conn: psycopg.Connection, setup: sql.Composed | None = None) -> Iterator[None]:
+def transaction(conn: psycopg.Connection, setup: sql.SQL | None = None) -> Iterator[None]:
     """``conn.transaction()`` that starts with ``setup`` (the per-transaction settings behind a pooler)."""
     with conn.transaction():
         if setup is not None:

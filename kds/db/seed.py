@@ -191,7 +191,7 @@ def seed(
     seed_value: int = 42,
     progress: Callable[[int], None] | None = None,
     index_progress: Callable[[int, int], None] | None = None,
-    setup: sql.Composed | None = None,
+    setup: sql.SQL | None = None,
 ) -> int:
     """Insert ``incidents`` synthetic incidents in one transaction; return how many were written.
 

@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from psycopg.adapt import Loader
+from psycopg.pq import Format
 
-from kds.db.policy import may_prepare
+from kds.db.prepared import aexecute
 from kds.errors import NotFound
 from kds.query import cursor as cursors
 from kds.query.models import IncidentQuery
@@ -21,6 +22,7 @@ from kds.query.statements import detail_statement, export_statement, page_docume
 
 if TYPE_CHECKING:
     import psycopg
+    from psycopg import sql
 
 EXPORT_BATCH_ROWS = 1000
 
@@ -32,8 +34,15 @@ class Utf8Bytes(Loader):
         return bytes(data)
 
 
+class Utf8BytesBinary(Utf8Bytes):
+    """The same for text columns in binary format (the UTF-8 bytes too: the connection's encoding is UTF-8)."""
+
+    format = Format.BINARY
+
+
 def _raw_text(cur: psycopg.AsyncCursor[Any] | psycopg.AsyncServerCursor[Any]) -> None:
     cur.adapters.register_loader("text", Utf8Bytes)
+    cur.adapters.register_loader("text", Utf8BytesBinary)
 
 
 def _not_found(incident_id: int) -> NotFound:
@@ -66,24 +75,32 @@ def stream_incidents(conn: psycopg.Connection, query: IncidentQuery) -> Iterator
 
 
 async def afetch_page(
-    conn: psycopg.AsyncConnection, query: IncidentQuery, cursor_key: bytes = cursors.DEFAULT_KEY
+    conn: psycopg.AsyncConnection,
+    query: IncidentQuery,
+    cursor_key: bytes = cursors.DEFAULT_KEY,
+    *,
+    setup: sql.SQL | None = None,
 ) -> EncodedPage:
-    """The page in one row, read in binary format: the documents arrive as the bytes the response sends."""
+    """The page in one row, read in binary format: the documents arrive as the bytes the response sends.
+
+    ``setup``: the per-transaction settings behind a pooler (``ConnectionPolicy.transaction_setup``).
+    """
     statement = page_document_statement(query)
-    # Prepared from the first use on each pooled connection (psycopg's default waits for 5): planning
-    # this statement over every partition costs more than running it (bench/SQL_FINDINGS.md, 4).
-    # Never behind a transaction-mode pooler (docs/scaling.md).
-    cur = await conn.execute(statement.query, statement.params, binary=True, prepare=may_prepare(conn))
+    # Prepared from the first use (psycopg's default waits for 5), also behind a transaction-mode pooler:
+    # planning this statement over every partition costs more than running it (kds.db.prepared).
+    cur = conn.cursor()
+    _raw_text(cur)
+    await aexecute(cur, statement.query, statement.params, setup=setup, binary=True)
     row = await cur.fetchone()
     assert row is not None, "the page statement always returns one row"
     return assemble_encoded_page(query, row, cursor_key)
 
 
-async def afetch_incident(conn: psycopg.AsyncConnection, incident_id: int) -> bytes:
+async def afetch_incident(conn: psycopg.AsyncConnection, incident_id: int, *, setup: sql.SQL | None = None) -> bytes:
     statement = detail_statement(incident_id)
     cur = conn.cursor()
     _raw_text(cur)
-    await cur.execute(statement.query, statement.params, prepare=may_prepare(conn))
+    await aexecute(cur, statement.query, statement.params, setup=setup)
     row = await cur.fetchone()
     if row is None:
         raise _not_found(incident_id)

@@ -183,14 +183,14 @@ _ROWS = sql.SQL(
     " SELECT total.n, page.id, page.action_timestamp AT TIME ZONE 'UTC', page.doc FROM total LEFT JOIN page ON TRUE"
     " ORDER BY page.action_timestamp DESC, page.id DESC"
 )
-# One row for the whole page (the server answers it as it is): the documents already joined, as
-# UTF-8 bytes, and the position of the page's last row for the next cursor.
+# One row for the whole page (the server answers it as it is): the documents already joined, and
+# the position of the page's last row for the next cursor.
 _ONE_ROW = sql.SQL(
     ", numbered AS (SELECT page.id, page.action_timestamp, page.doc,"
     " row_number() OVER (ORDER BY page.action_timestamp DESC, page.id DESC) AS k FROM page)"
     " SELECT total.n,"
     " (SELECT count(*) FROM numbered) AS fetched,"
-    " (SELECT convert_to(string_agg(numbered.doc, ',' ORDER BY numbered.k), 'UTF8')"
+    " (SELECT string_agg(numbered.doc, ',' ORDER BY numbered.k)"
     " FROM numbered WHERE numbered.k <= %(limit)s) AS data,"
     " (SELECT numbered.action_timestamp AT TIME ZONE 'UTC' FROM numbered WHERE numbered.k = %(limit)s) AS last_ts,"
     " (SELECT numbered.id FROM numbered WHERE numbered.k = %(limit)s) AS last_id"
@@ -241,7 +241,7 @@ def page_document_statement(query: IncidentQuery) -> Statement:
     """The same page as :func:`page_statement`, in one row: what the server sends on without parsing.
 
     Columns: total; fetched (how many of the ``limit + 1`` rows exist, which tells ``has_more``);
-    data (the page's documents joined with commas, UTF-8 ``bytea``, NULL on an empty page);
+    data (the page's documents joined with commas, NULL on an empty page);
     last_ts and last_id (the ``limit``-th row, for the next cursor; NULL when there is none). Read
     it in binary format: every column then loads without parsing text (bench/SQL_FINDINGS.md, 7).
     """

@@ -187,7 +187,7 @@ def _newly_committed(previous: Snapshot, now: Snapshot, first_next_xid: int) -> 
     return early, min(candidates, default=None)
 
 
-def run_steps(conn: psycopg.Connection, steps: Steps, setup: sql.Composed | None = None) -> list[Any]:
+def run_steps(conn: psycopg.Connection, steps: Steps, setup: sql.SQL | None = None) -> list[Any]:
     """Run ``steps`` in one REPEATABLE READ read-only transaction; return their result.
 
     ``setup`` (behind a pooler: the per-transaction settings, docs/scaling.md) runs first in it.
@@ -206,7 +206,7 @@ def run_steps(conn: psycopg.Connection, steps: Steps, setup: sql.Composed | None
             return result
 
 
-async def arun_steps(conn: psycopg.AsyncConnection, steps: Steps, setup: sql.Composed | None = None) -> list[Any]:
+async def arun_steps(conn: psycopg.AsyncConnection, steps: Steps, setup: sql.SQL | None = None) -> list[Any]:
     """:func:`run_steps` on an async connection (the server's watch stream)."""
     async with conn.transaction():
         await conn.execute(_BEGIN)

@@ -34,7 +34,7 @@ def follow(
     interval: float,
     on_lost: Callable[[], None] = lambda: None,
     sleep: Callable[[float], None] = time.sleep,
-    setup: sql.Composed | None = None,
+    setup: sql.SQL | None = None,
 ) -> Iterator[list[Any]]:
     """Yield the first page (unless ``watch`` was resumed), then each poll's new documents.
 

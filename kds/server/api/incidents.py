@@ -51,8 +51,8 @@ async def list_incidents(request: Request) -> HTTPResponse | None:
         await stream_incidents(request, query)
         return None
     with metrics.timed_query("list_incidents"):
-        async with state.reads.statement() as conn:
-            page = await afetch_page(conn, query, state.cursor_key)
+        async with state.reads.connection() as conn:  # prepared, also behind a pooler (kds.db.prepared)
+            page = await afetch_page(conn, query, state.cursor_key, setup=state.reads.transaction_setup)
     return json_bytes(page.to_json())
 
 
@@ -60,8 +60,8 @@ async def get_incident(request: Request, id: str) -> HTTPResponse:
     incident_id = parse_incident_id(unquote(id))
     database = worker_state(request.app).reads
     with metrics.timed_query("get_incident"):
-        async with database.statement() as conn:
-            body = await afetch_incident(conn, incident_id)
+        async with database.connection() as conn:
+            body = await afetch_incident(conn, incident_id, setup=database.transaction_setup)
     return json_bytes(body)
 
 

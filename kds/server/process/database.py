@@ -67,7 +67,7 @@ class Database:
             pooler=settings.database_pooler,
         )
         # what starts each transaction behind a pooler; None on a direct connection (the session has it)
-        self.transaction_setup: sql.Composed | None = self.policy.transaction_setup()
+        self.transaction_setup: sql.SQL | None = self.policy.transaction_setup()
         self.pool: AsyncConnectionPool | None = None
         self.active: set[psycopg.AsyncConnection] = set()
         self._check_task: asyncio.Task[None] | None = None
