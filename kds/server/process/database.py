@@ -77,10 +77,10 @@ class Database:
         self._connect_failures = ConnectFailures()
 
     async def open(self) -> None:
-        from psycopg_pool import AsyncConnectionPool
+        from kds.server.process.sanic_compat import LifoConnectionPool
 
         settings = self.settings
-        self.pool = AsyncConnectionPool(
+        self.pool = LifoConnectionPool(
             self.url,
             kwargs={**self.policy.kwargs(), "autocommit": True},
             min_size=settings.pool_size,
