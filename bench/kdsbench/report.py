@@ -67,16 +67,30 @@ def _server_rows(result: SizeResult, connections: int) -> list[str]:
     return rows
 
 
-def ratio_values(result: SizeResult, connections: int) -> tuple[list[float], list[float]]:
-    """Per round: kds/PostgREST throughput and kds/PostgREST p99 (the two ran back to back)."""
+def _pairs(result: SizeResult, connections: int) -> list[dict[str, Sample]]:
+    """The rounds in which both kds and PostgREST ran (back to back) at ``connections``."""
     by_round: dict[int, dict[str, Sample]] = {}
     for s in result.samples:
         if s.connections == connections:
             by_round.setdefault(s.round, {})[s.server] = s
-    pairs = [r for r in by_round.values() if {"kds", "PostgREST"} <= set(r)]
+    return [r for r in by_round.values() if {"kds", "PostgREST"} <= set(r)]
+
+
+def ratio_values(result: SizeResult, connections: int) -> tuple[list[float], list[float]]:
+    """Per round: kds/PostgREST throughput and kds/PostgREST p99 (the two ran back to back)."""
+    pairs = _pairs(result, connections)
     throughput = [p["kds"].wrk.rps / p["PostgREST"].wrk.rps for p in pairs if p["PostgREST"].wrk.rps]
     p99 = [p["kds"].wrk.p99_ms / p["PostgREST"].wrk.p99_ms for p in pairs if p["PostgREST"].wrk.p99_ms]
     return throughput, p99
+
+
+def p50_ratio_values(result: SizeResult, connections: int) -> list[float]:
+    """Per round: kds/PostgREST p50 latency."""
+    return [
+        p["kds"].wrk.p50_ms / p["PostgREST"].wrk.p50_ms
+        for p in _pairs(result, connections)
+        if p["PostgREST"].wrk.p50_ms
+    ]
 
 
 def _ratios(result: SizeResult, connections: int) -> list[str]:
@@ -131,16 +145,22 @@ def summary(sizes: list[SizeResult], cli: list[Timing]) -> list[str]:
             throughput, p99 = ratio_values(result, 32)
             rows.append((f"throughput kds/PostgREST, 32 connections, {n}", ">= 2.5x", _cell_ratio(throughput)))
             rows.append((f"p99 kds/PostgREST, 32 connections, {n}", "<= 0.5x", _cell_ratio(p99)))
+        floor = next((runs for name, runs in result.floor.items() if name.startswith("kds")), [])
+        floor_p50 = next((run.p50_ms for run in floor if run.clients == 1), None)
         single = result.picked("kds", 1)
         if single:
             p50 = [s.wrk.p50_ms for s in single]
-            bar = "< 1 ms" if result.incidents < 1_000_000 else "< 10 ms (list p50 on 1M)"
-            rows.append((f"kds p50, 1 connection, {n}", bar, _spread(p50, "{:.2f}") + " ms"))
-        floor = next((runs for name, runs in result.floor.items() if name.startswith("kds")), [])
-        for run in floor:
-            if run.clients == 1:
-                label = f"floor: the database alone, kds's SQL, 1 client, {n}"
-                rows.append((label, "(context)", f"p50 {run.p50_ms:.2f} ms"))
+            bars = [] if floor_p50 is None else [f"<= floor + 0.5 ms = {floor_p50 + 0.5:.2f} ms"]
+            if result.incidents >= 1_000_000:
+                bars.append("< 10 ms (list p50 on 1M)")
+            rows.append((f"kds p50, 1 connection, {n}", "; ".join(bars) or "(context)", _spread(p50, "{:.2f}") + " ms"))
+        if {"kds", "PostgREST"} <= set(result.servers) and result.picked("kds", 1):
+            ratio = _cell_ratio(p50_ratio_values(result, 1))
+            rows.append((f"p50 kds/PostgREST, 1 connection, {n}", "<= 0.5x", ratio))
+        if floor_p50 is not None:
+            label = f"floor: the database alone, kds's SQL, 1 client, {n}"
+            bar = "< 1 ms" if result.incidents < 1_000_000 else "(context)"
+            rows.append((label, bar, f"p50 {floor_p50:.2f} ms"))
         for timing in result.extras.timings:
             rows.append((f"{timing.label}, {n}", "< 150 ms (10,000 rows)", timing.spread()))
         if result.extras.memory is not None:
