@@ -416,6 +416,33 @@ def test_replica_lag_measure_is_zero_when_caught_up_and_on_a_primary(topology: T
         assert replica_lag(conn) == (0.0, False)
 
 
+def test_statements_are_prepared_on_a_hot_standby_behind_a_pooler(topology: Topology):
+    """kds_prepare and EXECUTE in a read-only transaction on the replica (what the read pool sends via a pooler)."""
+    import asyncio
+
+    from kds.db.policy import ConnectionPolicy
+    from kds.query import parse_incident_query
+    from kds.query.execute import afetch_page
+
+    setup = ConnectionPolicy("kds-serve", 5, read_only=True, pooler="pgbouncer").transaction_setup()
+    query = parse_incident_query({"limit": "3"}, default_limit=50)
+    topology.replica.wait_for_replay()
+
+    async def pages() -> tuple[int, int, list[tuple[str]]]:
+        conn = await psycopg.AsyncConnection.connect(topology.replica_url, autocommit=True, prepare_threshold=None)
+        try:
+            first = await afetch_page(conn, query, setup=setup)
+            second = await afetch_page(conn, query, setup=setup)
+            cur = await conn.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'kds%'")
+            return first.total, second.total, await cur.fetchall()
+        finally:
+            await conn.close()
+
+    first, second, names = asyncio.run(pages())
+    assert first == second == SEEDED_INCIDENTS
+    assert len(names) == 1 and names[0][0].startswith("kds_")
+
+
 def test_settings_read_database_url(monkeypatch: pytest.MonkeyPatch):
     from kds.settings import load_settings
 

@@ -78,8 +78,9 @@ class LifoConnectionPool(AsyncConnectionPool[AsyncConnection[Any]]):
     Overrides the private ``AsyncConnectionPool._get_ready_connection`` (called under the pool's lock),
     taking from the right of the idle deque instead of the left. With a few requests at a time the same
     one or two server processes then answer, warm, instead of every connection in turn: one client's
-    page p50 1.33 -> 1.10 ms, 32 connections unchanged (docs/benchmarks.md). Idle connections left at the bottom of the stack
-    still age out by ``max_lifetime`` and are checked after a broken one (kds.server.process.database).
+    page p50 1.33 -> 1.10 ms, 32 connections unchanged (docs/benchmarks.md). Idle connections left at
+    the bottom of the stack still age out by ``max_lifetime`` and are checked after a broken one
+    (kds.server.process.database).
     """
 
     async def _get_ready_connection(self, timeout: float | None) -> AsyncConnection[Any] | None:
