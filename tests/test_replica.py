@@ -426,7 +426,12 @@ def test_statements_are_prepared_on_a_hot_standby_behind_a_pooler(topology: Topo
 
     setup = ConnectionPolicy("kds-serve", 5, read_only=True, pooler="pgbouncer").transaction_setup()
     query = parse_incident_query({"limit": "3"}, default_limit=50)
-    topology.replica.wait_for_replay()
+    # the replica's replay position can pass the seed a moment before a new snapshot sees it (after another
+    # test paused and resumed replay): wait until the standby shows the seeded rows
+    count = "SELECT count(*) = %s FROM resource_action_traces"
+    wait_for(
+        lambda: scalar(topology.replica_url, count, (SEEDED_INCIDENTS,)), timeout=30, message="the seed on the replica"
+    )
 
     async def pages() -> tuple[int, int, list[tuple[str]]]:
         conn = await psycopg.AsyncConnection.connect(topology.replica_url, autocommit=True, prepare_threshold=None)

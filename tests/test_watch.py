@@ -197,12 +197,20 @@ def test_cli_watch_of_an_unreachable_database_fails_at_once() -> None:
     assert result.stderr == "service-unavailable: cannot connect to kds@127.0.0.1:1/kds: connection refused\n"
 
 
+IGNORING_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'kds', *sys.argv[1:]])"
+)
+
+
 class WatchProcess:
     """``kds incidents list --watch`` as a real process; its output lines are collected as they come."""
 
-    def __init__(self, database_url: str, *args: str) -> None:
+    def __init__(self, database_url: str, *args: str, sigint_ignored: bool = False) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KDS_")}
         command = [sys.executable, "-m", "kds", "incidents", "list", "--database-url", database_url]
+        if sigint_ignored:  # what a background job of a non-interactive shell inherits (exec keeps SIG_IGN)
+            command[1:3] = ["-c", IGNORING_SIGINT]
         self.process = subprocess.Popen(
             [*command, "-l", "3", "-w", "--interval", "200ms", *args],
             stdout=subprocess.PIPE,
@@ -248,8 +256,8 @@ class WatchProcess:
 def watching(database_url: str, seeded: list[int]) -> Any:
     started: list[WatchProcess] = []
 
-    def start(*args: str) -> WatchProcess:
-        process = WatchProcess(database_url, *args)
+    def start(*args: str, sigint_ignored: bool = False) -> WatchProcess:
+        process = WatchProcess(database_url, *args, sigint_ignored=sigint_ignored)
         started.append(process)
         return process
 
@@ -272,6 +280,18 @@ def test_cli_watch_late_commit_and_quiet_stop(
     watch.wait_for_ids({late})
     assert watch.stop(signum) == 0
     assert watch.ids() == [*seeded[-3:], early, late]
+    assert watch.stderr == []
+
+
+def test_cli_watch_stops_on_sigint_even_when_started_with_it_ignored(
+    watching: Any, seeded: list[int], db: psycopg.Connection
+) -> None:
+    watch = watching("-o", "ndjson", sigint_ignored=True)
+    watch.wait_for_ids(set(seeded[-3:]))
+    added = new_incident(db, minutes=100)
+    watch.wait_for_ids({added})
+    assert watch.stop(signal.SIGINT) == 0
+    assert watch.ids() == [*seeded[-3:], added]
     assert watch.stderr == []
 
 

@@ -54,9 +54,13 @@ def _writer(output: OutputFormat, *, headers: bool) -> Callable[[list[Any]], int
 def watch(
     source: IncidentSource, query: IncidentQuery, output: OutputFormat, *, headers: bool, interval: float
 ) -> None:
-    """Print the watch until Ctrl-C or SIGTERM."""
+    """Print the watch until Ctrl-C (SIGINT) or SIGTERM.
+
+    Both get kds's own handler, also when the process started with SIGINT ignored (a background job of
+    a non-interactive shell inherits that): like ``kubectl get -w``, a watch always stops on SIGINT.
+    """
     write = _writer(output, headers=headers)
-    previous = signal.signal(signal.SIGTERM, _stop)
+    previous = {signum: signal.signal(signum, _stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         for documents in source.watch(query, interval=interval, on_lost=_report_lost):
             write(documents)
@@ -64,7 +68,8 @@ def watch(
     except KeyboardInterrupt:
         return
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _report_lost(what: str) -> None:
