@@ -12,7 +12,8 @@ each transaction to any server connection and cannot keep named prepared stateme
 - read-only work runs in ``BEGIN READ ONLY`` transactions (psycopg's ``read_only`` attribute) and sets
   ``transaction_read_only`` in the same per-transaction statement;
 - psycopg never prepares (``prepare_threshold=None``, and the explicit ``prepare=True`` calls check
-  :func:`may_prepare`).
+  :func:`may_prepare`); the hot statements are kept on the server connections instead
+  (:mod:`kds.db.prepared`, docs/scaling.md#prepared-statements-behind-a-pooler).
 
 ``application_name`` is a startup parameter PgBouncer forwards to each server connection it assigns,
 so it holds in both modes.
