@@ -55,16 +55,21 @@ listen stats
 """
 
 
+def _which_haproxy() -> str | None:
+    # /usr/sbin is where the Debian package puts it, and not on a normal user's PATH
+    return shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/sbin")
+
+
 def _install_haproxy() -> str | None:
     """The haproxy binary, installed with apt-get when missing; None with the reason logged by the caller."""
-    found = shutil.which("haproxy")
+    found = _which_haproxy()
     if found or not shutil.which("apt-get") or os.geteuid() != 0:
         return found
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in (["apt-get", "install", "-y", "-q", "haproxy"], ["apt-get", "update", "-q"],
                     ["apt-get", "install", "-y", "-q", "haproxy"]):  # fmt: skip
         subprocess.run(command, capture_output=True, env=env, timeout=600, check=False)
-        found = shutil.which("haproxy")
+        found = _which_haproxy()
         if found:
             return found
     return None
