@@ -10,6 +10,6 @@ Three folders, one job each:
   limits, CORS, authentication, security headers; problem responses for every error.
 - :mod:`kds.server.process` — the process lifecycle: the app factory, the runner that starts the
   workers, the main process's supervisor, the worker's graceful shutdown, request timeouts, the
-  per-worker database pool, typed worker and request state, and :mod:`~kds.server.process.sanic_compat`,
+  per-worker database pool, typed worker and request state, and :mod:`~kds.server.process.private_apis`,
   the only module that touches private Sanic or prometheus-client APIs.
 """

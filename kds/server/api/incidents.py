@@ -19,7 +19,7 @@ from kds.server.api.responses import NDJSON, json_bytes
 from kds.server.http import metrics, request_ids
 from kds.server.http.logs import event
 from kds.server.http.problems import classify, report
-from kds.server.process import sanic_compat
+from kds.server.process import private_apis
 from kds.server.process.state import request_state, worker_state
 
 if TYPE_CHECKING:
@@ -101,6 +101,6 @@ async def stream_incidents(request: Request, query: IncidentQuery) -> None:
                 event(logging.WARNING, "stream cut", request_id=request_ids.of(request), slug=problem.slug)
                 timing.status = problem.slug
                 request_state(request).stream_status = problem.status
-                sanic_compat.abort_connection(request)
+                private_apis.abort_connection(request)
                 # Sanic treats a cancelled handler whose connection is gone as finished, silently.
                 raise asyncio.CancelledError("stream cut") from exc

@@ -28,7 +28,7 @@ from kds.query.vocabulary import API_DEFAULT_LIMIT
 from kds.server.api.responses import NDJSON
 from kds.server.http import metrics, request_ids
 from kds.server.http.logs import event
-from kds.server.process.sanic_compat import close_after_response
+from kds.server.process.private_apis import close_after_response
 from kds.server.process.state import request_state, worker_state
 
 if TYPE_CHECKING:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from sanic.exceptions import MethodNotAllowed, NotFound, PayloadTooLarge, SanicException
 
 from kds.server.http import problems
-from kds.server.process import sanic_compat
+from kds.server.process import private_apis
 from kds.server.process.state import request_state
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def configure(app: App, settings: Settings) -> None:
     """Header limit 16 KiB whatever the body limit; the 414/431 split; early rejections."""
     app.config.REQUEST_MAX_HEADER_SIZE = MAX_HEADER_BYTES
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
-    sanic_compat.set_header_limit(MAX_HEADER_BYTES)
+    private_apis.set_header_limit(MAX_HEADER_BYTES)
     app.exception(PayloadTooLarge)(oversized)
     app.signal("http.lifecycle.exception")(note_rejection)
 
@@ -77,18 +77,18 @@ async def check_request(request: Request) -> None:
     if rejected(request):
         return
     if len(request.raw_url) > MAX_TARGET_BYTES:
-        sanic_compat.close_after_response(request)
+        private_apis.close_after_response(request)
         raise UriTooLong(f"the request target is longer than {MAX_TARGET_BYTES} bytes")
     declared = request.headers.get("content-length")
     limit = request.app.config.REQUEST_MAX_SIZE
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        sanic_compat.close_after_response(request)
+        private_apis.close_after_response(request)
         raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
 
 
 def _request_line(request: Request) -> tuple[bytes, bool] | None:
     """The request line still in the receive buffer, and whether it ended there (None: no buffer)."""
-    head = sanic_compat.received_head(request, MAX_HEADER_BYTES + 2)
+    head = private_apis.received_head(request, MAX_HEADER_BYTES + 2)
     if head is None:
         return None
     end = head.find(b"\r\n")

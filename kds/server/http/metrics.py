@@ -20,7 +20,7 @@ from kds.audit.store import WRITE_COLUMNS
 from kds.errors import KdsError, Problem
 from kds.query.vocabulary import PARAMETERS, SUMMARY_PARAMETERS
 from kds.server.http.problems import classify
-from kds.server.process import sanic_compat
+from kds.server.process import private_apis
 from kds.server.process.metrics_dir import multiprocess_enabled
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 # prometheus-client picks its value class when first imported; if that happened before the runner
 # set the variable, pick again (the metrics below are created with whatever is chosen here).
 if multiprocess_enabled():
-    sanic_compat.reselect_value_class()
+    private_apis.reselect_value_class()
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from kds.server.http import metrics, request_ids
 from kds.server.http.logs import event
-from kds.server.process import sanic_compat
+from kds.server.process import private_apis
 from kds.server.process.state import request_state, worker_state
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ async def on_response(request: Request, response: BaseHTTPResponse) -> None:
     state = worker_state(request.app)
     if state.draining:
         # Shutdown is draining: this connection ends with this response (Connection: close).
-        sanic_compat.close_after_response(request)
+        private_apis.close_after_response(request)
     if not request_state(request).streaming:
         finish(request, response.status)
 

@@ -77,7 +77,7 @@ class Database:
         self._connect_failures = ConnectFailures()
 
     async def open(self) -> None:
-        from kds.server.process.sanic_compat import LifoConnectionPool
+        from kds.server.process.private_apis import LifoConnectionPool
 
         settings = self.settings
         self.pool = LifoConnectionPool(

@@ -38,7 +38,7 @@ def run(settings: Settings) -> None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
     # first: checks the Sanic/prometheus-client versions and turns Sanic's start-up hint and colours off
-    from kds.server.process import sanic_compat  # noqa: F401, I001
+    from kds.server.process import private_apis  # noqa: F401, I001
     from sanic import Sanic
 
     from kds.server.http.logs import configure_current_process, event

@@ -25,7 +25,7 @@ from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from kds.server.http.logs import event
-from kds.server.process import sanic_compat
+from kds.server.process import private_apis
 from kds.server.process.shutdown import (
     SIGNALS,
     prepare_forked_worker,
@@ -64,10 +64,10 @@ class Supervisor:
         """``main_process_ready``: the worker manager exists (and replaced our handler with its own)."""
         import multiprocessing.util
 
-        sanic_compat.stop_waiting_for_ack_on_shutdown(self.app)  # this manager instance only
+        private_apis.stop_waiting_for_ack_on_shutdown(self.app)  # this manager instance only
         multiprocessing.util.register_after_fork(self, prepare_forked_worker)
         with self._lock:
-            self._forward = sanic_compat.signal_forwarder(self.app)
+            self._forward = private_apis.signal_forwarder(self.app)
             pending, self._pending = self._pending, None
         for signum in SIGNALS:
             signal.signal(signum, self._on_signal)
@@ -75,7 +75,7 @@ class Supervisor:
             request_shutdown()
             self._forward(pending, None)
             self._close_listeners_later()
-        elif sanic_compat.manager_shutting_down(self.app) and self.first_at is None:
+        elif private_apis.manager_shutting_down(self.app) and self.first_at is None:
             # the signal arrived while Sanic's handler was in place
             request_shutdown()
             self.first_at = monotonic()
@@ -120,7 +120,7 @@ class Supervisor:
         timer.start()
 
     def _close_listeners(self) -> None:
-        for sock in sanic_compat.listening_sockets(self.app):
+        for sock in private_apis.listening_sockets(self.app):
             with contextlib.suppress(OSError):
                 sock.close()
 
@@ -129,7 +129,7 @@ class Supervisor:
 
         pids: set[int] = set()
         with contextlib.suppress(Exception):
-            pids.update(sanic_compat.worker_pids(self.app))
+            pids.update(private_apis.worker_pids(self.app))
         pids.update(child.pid for child in multiprocessing.active_children() if child.pid)
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):

@@ -24,7 +24,7 @@ from time import monotonic
 
 from sanic.exceptions import BadRequest
 
-from kds.server.process.sanic_compat import GuardedHttpProtocol
+from kds.server.process.private_apis import GuardedHttpProtocol
 
 
 class RequestTimedOut(BadRequest):

@@ -1,4 +1,4 @@
-"""Every use of a private Sanic, prometheus-client or psycopg-pool API, in one place, for the tested versions only.
+"""Every use of a private Sanic, prometheus-client or psycopg-pool API, in one place, for the tested releases only.
 
 kds relies on behaviour none of these libraries promises publicly (graceful shutdown around Sanic's
 worker manager, the 414/431 split and request deadlines inside Sanic's HTTP/1.1 handler,
@@ -57,7 +57,7 @@ def check_versions(installed: Callable[[str], str] = version) -> None:
             shown = ", ".join(f"{major}.{minor}.x" for major, minor in tested)
             raise UntestedDependency(
                 f"kds is tested with {distribution} {shown}, but {found} is installed; it uses private "
-                f"{distribution} APIs (kds/server/process/sanic_compat.py): install a tested release"
+                f"{distribution} APIs (kds/server/process/private_apis.py): install a tested release"
             )
 
 

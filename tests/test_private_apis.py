@@ -1,4 +1,4 @@
-"""The Sanic/prometheus-client/psycopg-pool compatibility layer refuses releases kds was not tested with."""
+"""The one module of private Sanic/prometheus-client/psycopg-pool APIs refuses releases kds was not tested with."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
-from kds.server.process import sanic_compat
+from kds.server.process import private_apis
 
 
 def test_installed_releases_are_tested() -> None:
-    sanic_compat.check_versions()
+    private_apis.check_versions()
 
 
 @pytest.mark.parametrize(
@@ -35,18 +35,18 @@ def test_installed_releases_are_tested() -> None:
     ],
 )
 def test_an_untested_release_fails_loudly(installed: dict[str, str], message: str) -> None:
-    with pytest.raises(sanic_compat.UntestedDependency, match=message):
-        sanic_compat.check_versions(installed.__getitem__)
+    with pytest.raises(private_apis.UntestedDependency, match=message):
+        private_apis.check_versions(installed.__getitem__)
 
 
 def test_patch_releases_and_suffixes_of_a_tested_series_pass() -> None:
     installed = {"sanic": "25.12.7", "prometheus-client": "0.26.1rc1", "psycopg-pool": "3.3.10"}
-    sanic_compat.check_versions(installed.__getitem__)
+    private_apis.check_versions(installed.__getitem__)
 
 
 def test_the_pool_hands_out_the_connection_returned_last(database_url: str) -> None:
     async def backends() -> tuple[list[int], int, int]:
-        async with sanic_compat.LifoConnectionPool(database_url, min_size=3, max_size=3, open=False) as pool:
+        async with private_apis.LifoConnectionPool(database_url, min_size=3, max_size=3, open=False) as pool:
             await pool.wait()
             one_at_a_time = []
             for _ in range(4):
